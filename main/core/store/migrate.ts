@@ -1,0 +1,40 @@
+import type { Database } from 'better-sqlite3';
+import { migration0001 } from './migrations/0001-initial.ts';
+
+export interface Migration {
+  version: number;
+  name: string;
+  /** SQL run inside the migration transaction. */
+  up: string;
+}
+
+/** Every migration, in order. Append new ones; never edit a released one. */
+export const MIGRATIONS: readonly Migration[] = [migration0001];
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+export class ProjectTooNewError extends Error {
+  constructor(
+    readonly found: number,
+    readonly supported: number,
+  ) {
+    super(
+      `This project was saved by a newer version of Seedbed (schema ${found}; this version understands up to ${supported}). Update Seedbed to open it.`,
+    );
+  }
+}
+
+/** Applies all pending migrations in one transaction; refuses a database newer than the app. */
+export function migrate(db: Database, migrations: readonly Migration[] = MIGRATIONS): number {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  const latest = migrations.length ? migrations[migrations.length - 1]!.version : 0;
+  if (current > latest) throw new ProjectTooNewError(current, latest);
+  const pending = migrations.filter((m) => m.version > current);
+  if (!pending.length) return current;
+  db.transaction(() => {
+    for (const m of pending) {
+      db.exec(m.up);
+      db.pragma(`user_version = ${m.version}`);
+    }
+  })();
+  return latest;
+}

@@ -1,0 +1,389 @@
+/**
+ * The one API between the studio's core and every host (Electron IPC, WebSocket, CLI).
+ * Each method is declared once: its params schema (validated at the boundary) and its
+ * result type. Each event likewise. Hosts are generated from `methods`.
+ */
+import { z } from 'zod';
+
+// ---------- shared vocabulary ----------
+
+export const SPLITS = ['train', 'val', 'test'] as const;
+export const splitSchema = z.enum(SPLITS);
+export type Split = z.infer<typeof splitSchema>;
+
+export const imageStatusSchema = z.enum(['active', 'excluded']);
+export type ImageStatus = z.infer<typeof imageStatusSchema>;
+
+export type LabelSource = 'human' | 'imported' | 'pseudo';
+
+const id = z.number().int().positive();
+const ids = z.array(id).max(100_000);
+const path = z.string().min(1).max(4096);
+const className = z
+  .string()
+  .trim()
+  .min(1, 'A class needs a name.')
+  .max(80, 'Class names are at most 80 characters.');
+const colour = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'Colours are written as #rrggbb.');
+const tagKey = z
+  .string()
+  .trim()
+  .min(1, 'A tag needs a key.')
+  .max(64)
+  .regex(/^[^=\s][^=]*$/, 'Tag keys cannot contain "=" or start with a space.');
+
+// ---------- DTOs ----------
+
+export interface ProjectInfo {
+  /** Absolute path of the .seedbed file. */
+  path: string;
+  /** File name without extension, for titles. */
+  name: string;
+  /** Folder beside the project file that holds derived files (thumbnails, models). */
+  dataDir: string;
+  schemaVersion: number;
+  isSample: boolean;
+}
+
+export interface ClassInfo {
+  id: number;
+  name: string;
+  colour: string;
+  /** 1–9, or null when the class has no key. */
+  hotkey: number | null;
+  position: number;
+}
+
+export interface ImageRow {
+  id: number;
+  /** The first path this content was imported from. */
+  path: string;
+  fileName: string;
+  sha256: string;
+  width: number;
+  height: number;
+  format: string;
+  bytes: number;
+  status: ImageStatus;
+  classId: number | null;
+  split: Split | null;
+}
+
+export interface LabelEvent {
+  at: number;
+  className: string | null;
+  source: LabelSource;
+}
+
+export interface ImageDetail extends ImageRow {
+  /** Every path this content was found at. */
+  paths: string[];
+  tags: Record<string, string>;
+  labelHistory: LabelEvent[];
+  labelSource: LabelSource | null;
+  addedAt: number;
+}
+
+export const galleryFilterSchema = z.object({
+  /** Images whose label is any of these classes. Combined with `unlabeled` by OR. */
+  classIds: z.array(id).max(1000).optional(),
+  unlabeled: z.boolean().optional(),
+  /** `none` = images without a split. */
+  splits: z.array(z.enum(['train', 'val', 'test', 'none'])).max(4).optional(),
+  /** Default `active`: excluded images are hidden unless asked for. */
+  status: z.enum(['active', 'excluded', 'all']).optional(),
+  /** Case-insensitive substring of the file path. */
+  search: z.string().max(500).optional(),
+  /** `key=value`, or `key` alone for any value. */
+  tag: z
+    .object({ key: z.string().min(1).max(64), value: z.string().max(256).optional() })
+    .optional(),
+});
+export type GalleryFilter = z.infer<typeof galleryFilterSchema>;
+
+export interface GalleryPage {
+  total: number;
+  offset: number;
+  rows: ImageRow[];
+}
+
+export interface SplitCounts {
+  total: number;
+  train: number;
+  val: number;
+  test: number;
+  none: number;
+}
+
+export interface DatasetSummary {
+  /** All images, excluded included. */
+  images: number;
+  active: number;
+  excluded: number;
+  /** Active images without a label. */
+  unlabeled: number;
+  /** Active images per class id. */
+  byClass: Record<number, SplitCounts>;
+  /** Active images per split. */
+  bySplit: SplitCounts;
+  /** Distinct tag keys with their distinct values (for filters). */
+  tags: Record<string, string[]>;
+}
+
+export interface HistoryState {
+  canUndo: boolean;
+  canRedo: boolean;
+  /** What Ctrl+Z would undo, in words ("Label 12 images as glass"). */
+  undoLabel: string | null;
+  redoLabel: string | null;
+}
+
+export type JobKind = 'import';
+export type JobStatus = 'running' | 'done' | 'failed' | 'cancelled';
+
+export interface JobInfo {
+  id: string;
+  kind: JobKind;
+  status: JobStatus;
+  title: string;
+  done: number;
+  total: number;
+  /** Items per second over the job so far. */
+  rate: number;
+  /** Seconds left at the current rate, or null when unknown. */
+  etaSeconds: number | null;
+  startedAt: number;
+  finishedAt: number | null;
+  error: string | null;
+}
+
+export interface SkippedFile {
+  path: string;
+  reason: string;
+}
+
+export interface ImportReport {
+  jobId: string;
+  status: JobStatus;
+  /** Files looked at (images and non-images, litter excluded). */
+  scanned: number;
+  /** New images added. */
+  imported: number;
+  /** Files whose content was already in the project (a new path recorded, or nothing new). */
+  duplicates: number;
+  /** Files already imported from the same path with the same content. */
+  unchanged: number;
+  skipped: SkippedFile[];
+  /** Images per class name that this import labelled. */
+  classes: Record<string, number>;
+  elapsedSeconds: number;
+}
+
+export interface DirEntry {
+  name: string;
+  path: string;
+  kind: 'dir' | 'image' | 'csv' | 'project';
+}
+
+export interface DirListing {
+  path: string;
+  parent: string | null;
+  entries: DirEntry[];
+}
+
+export interface HostInfo {
+  kind: 'electron' | 'web' | 'cli';
+  appVersion: string;
+  /** True where the host can show native open/save dialogs. */
+  nativeDialogs: boolean;
+  /** True where dropped files can be uploaded (browser host). */
+  uploads: boolean;
+  platform: string;
+}
+
+// ---------- methods ----------
+
+const importSplit = z.enum(['auto', 'train', 'val', 'test', 'none']);
+export type ImportSplit = z.infer<typeof importSplit>;
+
+/** Declares a method: `result<R>()(paramsSchema)` keeps the params type inferred. */
+function result<R>() {
+  return <P extends z.ZodType>(params: P) => ({ params, result: undefined as unknown as R });
+}
+const none = z.object({}).strict();
+const jobId = z.string().min(1).max(100);
+const pickPurpose = z.enum(['import-folder', 'import-files', 'import-csv', 'open-project', 'new-project']);
+export type PickPurpose = z.infer<typeof pickPurpose>;
+
+export const methods = {
+  'host.info': result<HostInfo>()(none),
+  /** Native dialog (Electron only); null when cancelled. */
+  'host.pickPaths': result<string[] | null>()(z.object({ purpose: pickPurpose }).strict()),
+  /** Lists a folder on the machine that runs the core (the browser host's file chooser). */
+  'files.list': result<DirListing>()(z.object({ path: path.optional() }).strict()),
+
+  'project.current': result<ProjectInfo | null>()(none),
+  'project.create': result<ProjectInfo>()(z.object({ path }).strict()),
+  'project.open': result<ProjectInfo>()(z.object({ path }).strict()),
+  /** Copies the bundled sample (30 TrashNet photos) into a new project and opens it. */
+  'project.openSample': result<ProjectInfo>()(none),
+  'project.close': result<null>()(none),
+  'project.recent': result<string[]>()(none),
+
+  'dataset.summary': result<DatasetSummary>()(none),
+
+  'images.query': result<GalleryPage>()(
+    z
+      .object({
+        filter: galleryFilterSchema,
+        offset: z.number().int().min(0),
+        limit: z.number().int().min(1).max(2000),
+      })
+      .strict(),
+  ),
+  /** Ids of every image matching the filter, in gallery order (for "select all"). */
+  'images.ids': result<number[]>()(z.object({ filter: galleryFilterSchema }).strict()),
+  'images.get': result<ImageDetail>()(z.object({ id }).strict()),
+  /** Position of an image in the filtered gallery order, or null when the filter hides it. */
+  'images.indexOf': result<number | null>()(z.object({ id, filter: galleryFilterSchema }).strict()),
+  'images.exclude': result<{ changed: number }>()(z.object({ imageIds: ids }).strict()),
+  'images.restore': result<{ changed: number }>()(z.object({ imageIds: ids }).strict()),
+
+  /** classId null removes the label. */
+  'labels.set': result<{ changed: number }>()(
+    z.object({ imageIds: ids, classId: id.nullable() }).strict(),
+  ),
+
+  /** value null removes the tag. */
+  'tags.set': result<{ changed: number }>()(
+    z.object({ imageIds: ids, key: tagKey, value: z.string().trim().max(256).nullable() }).strict(),
+  ),
+
+  'classes.list': result<ClassInfo[]>()(none),
+  'classes.create': result<ClassInfo>()(z.object({ name: className, colour: colour.optional() }).strict()),
+  'classes.update': result<ClassInfo>()(
+    z.object({ id, name: className.optional(), colour: colour.optional() }).strict(),
+  ),
+  /** The full list of class ids in their new order; hotkeys 1–9 follow the order. */
+  'classes.reorder': result<ClassInfo[]>()(z.object({ ids }).strict()),
+  /** Moves every image of `sourceId` to `targetId` and deletes the source class. */
+  'classes.merge': result<{ moved: number }>()(z.object({ sourceId: id, targetId: id }).strict()),
+  /** Deletes a class; its images become unlabeled. */
+  'classes.delete': result<{ unlabeled: number }>()(z.object({ id }).strict()),
+
+  'history.state': result<HistoryState>()(none),
+  /** Returns what was undone, in words, or null when there was nothing to undo. */
+  'history.undo': result<string | null>()(none),
+  'history.redo': result<string | null>()(none),
+
+  /**
+   * Imports folders and files. A folder's class-named subfolders label their images, and a
+   * top level of train/val/test folders assigns splits (split `auto`).
+   */
+  'import.start': result<{ jobId: string }>()(
+    z.object({ paths: z.array(path).min(1).max(10_000), split: importSplit }).strict(),
+  ),
+  /** Imports the images a CSV of `path,label[,split]` lists (paths relative to the CSV). */
+  'import.csv': result<{ jobId: string }>()(z.object({ csvPath: path, split: importSplit }).strict()),
+  'import.report': result<ImportReport>()(z.object({ jobId }).strict()),
+
+  'jobs.list': result<JobInfo[]>()(none),
+  'jobs.cancel': result<null>()(z.object({ jobId }).strict()),
+} as const;
+
+export type Methods = typeof methods;
+export type MethodName = keyof Methods;
+export type ParamsOf<M extends MethodName> = z.input<Methods[M]['params']>;
+export type ResultOf<M extends MethodName> = Methods[M]['result'];
+
+/** A host's full implementation of the contract. */
+export type Handlers = { [M in MethodName]: (params: z.output<Methods[M]['params']>) => Promise<ResultOf<M>> | ResultOf<M> };
+
+// ---------- events ----------
+
+export interface Events {
+  'job.progress': JobInfo;
+  'job.done': JobInfo;
+  /** Images, labels, tags, splits or classes changed; the renderer refreshes what it shows. */
+  'dataset.changed': { reason: string };
+  'project.changed': ProjectInfo | null;
+  'history.changed': HistoryState;
+}
+export type EventName = keyof Events;
+export interface EventMessage<E extends EventName = EventName> {
+  event: E;
+  data: Events[E];
+}
+
+// ---------- results and errors ----------
+
+export const ERROR_CODES = [
+  'invalid_input',
+  'not_found',
+  'no_project',
+  'project_too_new',
+  'project_unreadable',
+  'conflict',
+  'io_error',
+  'unsupported',
+  'busy',
+  'unauthorized',
+  'internal',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export interface ErrorInfo {
+  code: ErrorCode;
+  /** A sentence a user can act on. */
+  message: string;
+  detail?: unknown;
+}
+
+export type Result<T> = { ok: true; value: T } | { ok: false; error: ErrorInfo };
+
+/** Wire shape of a request over IPC and WebSocket. */
+export interface RequestMessage {
+  id: number;
+  method: string;
+  params: unknown;
+}
+export interface ResponseMessage {
+  id: number;
+  result: Result<unknown>;
+}
+
+export function isMethodName(name: string): name is MethodName {
+  return Object.prototype.hasOwnProperty.call(methods, name);
+}
+
+/** Validates raw params for a method; returns the parsed params or a user-readable error. */
+export function parseParams<M extends MethodName>(
+  name: M,
+  raw: unknown,
+): Result<z.output<Methods[M]['params']>> {
+  const parsed = methods[name].params.safeParse(raw ?? {});
+  if (parsed.success) return { ok: true, value: parsed.data as z.output<Methods[M]['params']> };
+  const first = parsed.error.issues[0];
+  const where = first && first.path.length ? ` (${first.path.join('.')})` : '';
+  return {
+    ok: false,
+    error: {
+      code: 'invalid_input',
+      message: `${first?.message ?? 'Invalid input'}${where}`,
+      detail: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+    },
+  };
+}
+
+/** Names of the preload bridge: one function per method, plus `on` for events. */
+export const EVENT_NAMES: EventName[] = [
+  'job.progress',
+  'job.done',
+  'dataset.changed',
+  'project.changed',
+  'history.changed',
+];
+
+export const IPC_INVOKE_CHANNEL = 'seedbed:invoke';
+export const IPC_EVENT_CHANNEL = 'seedbed:event';
+export const MEDIA_SCHEME = 'seedbed-media';
