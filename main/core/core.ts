@@ -13,6 +13,7 @@ import type { Store } from './store/open.ts';
 import { projectHandlers } from './project.ts';
 import { datasetHandlers } from './data/dataset-handlers.ts';
 import { importHandlers } from './data/import-handlers.ts';
+import { resolveMedia, type MediaFile, type MediaKind } from './media/media-files.ts';
 
 /** The studio's behaviour, host-agnostic: hosts call `dispatch` and forward `events`. */
 export class Core implements CoreContext {
@@ -62,6 +63,15 @@ export class Core implements CoreContext {
     } catch (err) {
       return { ok: false, error: toErrorInfo(err) };
     }
+  }
+
+  /**
+   * The file to serve for an image: its thumbnail, or a display-sized preview (EXIF
+   * orientation applied, any format turned into one a browser shows). Only images of the
+   * open project resolve; anything else is `not_found`.
+   */
+  media(kind: MediaKind, imageId: number): Promise<MediaFile> {
+    return resolveMedia(this, kind, imageId);
   }
 
   /** Replaces a handler (hosts add native dialogs this way). */

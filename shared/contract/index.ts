@@ -212,6 +212,7 @@ function result<R>() {
 }
 const none = z.object({}).strict();
 const jobId = z.string().min(1).max(100);
+export const uploadBatchId = z.string().regex(/^[a-z0-9-]{8,64}$/, 'Upload batch ids are 8–64 lowercase letters, digits or dashes.');
 const pickPurpose = z.enum(['import-folder', 'import-files', 'import-csv', 'open-project', 'new-project']);
 export type PickPurpose = z.infer<typeof pickPurpose>;
 
@@ -285,6 +286,14 @@ export const methods = {
   ),
   /** Imports the images a CSV of `path,label[,split]` lists (paths relative to the CSV). */
   'import.csv': result<{ jobId: string }>()(z.object({ csvPath: path, split: importSplit }).strict()),
+  /**
+   * Imports files the browser host received by upload (drag and drop in a browser, where
+   * the page cannot see file paths): the host stored them under the project's uploads folder
+   * in `batchId`, keeping their relative paths, so class folders still label them.
+   */
+  'import.uploaded': result<{ jobId: string }>()(
+    z.object({ batchId: uploadBatchId, split: importSplit }).strict(),
+  ),
   'import.report': result<ImportReport>()(z.object({ jobId }).strict()),
 
   'jobs.list': result<JobInfo[]>()(none),

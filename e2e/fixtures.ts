@@ -1,0 +1,48 @@
+import { test as base, _electron, type Page } from '@playwright/test';
+import path from 'node:path';
+import { electronBinary, freshDir, ROOT, startServe } from './hosts.ts';
+
+export interface HostOptions {
+  host: 'web' | 'electron';
+}
+
+export interface Studio {
+  page: Page;
+  /** The project file this test works in (fresh per test). */
+  projectPath: string;
+}
+
+/** Each test gets a fresh project and app state, opened in the project's host. */
+export const test = base.extend<HostOptions & { studio: Studio }>({
+  host: ['web', { option: true }],
+  studio: async ({ host, browser }, use, testInfo) => {
+    const dir = freshDir(testInfo.project.name);
+    const projectPath = path.join(dir, 'e2e.seedbed');
+    const stateDir = path.join(dir, 'state');
+    if (host === 'electron') {
+      const bin = electronBinary();
+      if ('reason' in bin) {
+        testInfo.skip(true, bin.reason);
+        return;
+      }
+      const app = await _electron.launch({
+        executablePath: bin.path,
+        args: [path.join(ROOT, 'dist/main/electron.mjs'), '--project', projectPath, `--user-data-dir=${stateDir}`],
+        env: { ...process.env, SEEDBED_STATE_DIR: stateDir } as Record<string, string>,
+      });
+      const page = await app.firstWindow();
+      await use({ page, projectPath });
+      await app.close();
+      return;
+    }
+    const server = await startServe(projectPath, stateDir);
+    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    const page = await context.newPage();
+    await page.goto(server.url);
+    await use({ page, projectPath });
+    await context.close();
+    await server.stop();
+  },
+});
+
+export { expect } from '@playwright/test';

@@ -1,0 +1,32 @@
+import { defineConfig } from '@playwright/test';
+import { CHROMIUM_ARGS, chromiumPath } from './e2e/hosts.ts';
+
+// One set of specs, two hosts: `web` drives `seedbed serve` in Debian's Chromium; `electron`
+// drives the desktop app through `_electron.launch` and skips itself where no binary exists.
+export default defineConfig({
+  testDir: 'e2e',
+  testMatch: '*.spec.ts',
+  timeout: 180_000,
+  expect: { timeout: 20_000 },
+  fullyParallel: false,
+  workers: 1,
+  retries: 0,
+  reporter: [['list'], ['html', { open: 'never', outputFolder: 'playwright-report' }]],
+  outputDir: 'test-results',
+  use: {
+    screenshot: 'only-on-failure',
+    trace: 'retain-on-failure',
+    viewport: { width: 1400, height: 900 },
+  },
+  projects: [
+    {
+      name: 'web',
+      use: {
+        host: 'web',
+        browserName: 'chromium',
+        launchOptions: { executablePath: chromiumPath(), args: CHROMIUM_ARGS },
+      },
+    },
+    { name: 'electron', use: { host: 'electron' } },
+  ],
+});
