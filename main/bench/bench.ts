@@ -1,0 +1,181 @@
+/**
+ * `npm run bench`: the foundation's speed and memory figures.
+ *   - import throughput (images/s) on ../shared/data/trashnet, cold (decode + thumbnail) and
+ *     re-import (nothing changed);
+ *   - gallery page query latency (p50/p95) on a project of 50,000 synthetic rows;
+ *   - peak RSS of the whole process (worker threads included).
+ * Options: --data DIR (default ../shared/data/trashnet), --rows N (default 50000), --json FILE.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { GalleryFilter, ImportReport, JobInfo, Result } from '../../shared/contract/index.ts';
+import { Core } from '../core/core.ts';
+
+const root = path.resolve(import.meta.dirname, '..', '..');
+const argv = process.argv.slice(2);
+const option = (name: string, fallback: string): string => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 && argv[i + 1] ? argv[i + 1]! : fallback;
+};
+const dataDir = path.resolve(option('data', path.join(root, '..', 'shared', 'data', 'trashnet')));
+const rows = Number(option('rows', '50000'));
+const jsonOut = argv.includes('--json') ? option('json', 'bench-results/foundation.json') : null;
+
+function unwrap<T>(result: Result<unknown>): T {
+  if (!result.ok) throw new Error(`${result.error.code}: ${result.error.message}`);
+  return result.value as T;
+}
+
+function newCore(dir: string): Core {
+  return new Core({
+    host: { kind: 'cli', appVersion: 'bench', nativeDialogs: false, uploads: false, platform: process.platform },
+    stateDir: path.join(dir, 'state'),
+    sampleDir: path.join(root, 'resources', 'sample'),
+  });
+}
+
+async function importAndWait(core: Core, paths: string[]): Promise<{ report: ImportReport; seconds: number }> {
+  const started = performance.now();
+  const done = new Promise<JobInfo>((resolve) => {
+    const off = core.events.on((m) => {
+      if (m.event === 'job.done') {
+        off();
+        resolve(m.data as JobInfo);
+      }
+    });
+  });
+  const { jobId } = unwrap<{ jobId: string }>(await core.dispatch('import.start', { paths, split: 'auto' }));
+  await done;
+  const seconds = (performance.now() - started) / 1000;
+  return { report: unwrap<ImportReport>(await core.dispatch('import.report', { jobId })), seconds };
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function benchImport(dir: string) {
+  const core = newCore(dir);
+  unwrap(await core.dispatch('project.create', { path: path.join(dir, 'import.seedbed') }));
+  const cold = await importAndWait(core, [dataDir]);
+  const again = await importAndWait(core, [dataDir]);
+  await core.close();
+  return {
+    images: cold.report.imported,
+    skipped: cold.report.skipped.length,
+    coldSeconds: cold.seconds,
+    coldImagesPerSecond: cold.report.imported / cold.seconds,
+    reimportSeconds: again.seconds,
+    reimportUnchanged: again.report.unchanged,
+    reimportImported: again.report.imported,
+    workers: os.availableParallelism(),
+  };
+}
+
+async function benchGallery(dir: string) {
+  const core = newCore(dir);
+  unwrap(await core.dispatch('project.create', { path: path.join(dir, 'gallery.seedbed') }));
+  const db = core.requireStore().db;
+  const classNames = ['cardboard', 'glass', 'metal', 'paper', 'plastic', 'trash'];
+  const classIds: number[] = [];
+  for (const name of classNames) {
+    classIds.push(unwrap<{ id: number }>(await core.dispatch('classes.create', { name })).id);
+  }
+  const insertImage = db.prepare(
+    `INSERT INTO images (path, sha256, width, height, format, bytes, status, added_at)
+     VALUES (@path, @sha, 320, 240, 'jpeg', 20000, @status, @at)`,
+  );
+  const insertPath = db.prepare(
+    'INSERT INTO image_paths (path, image_id, size, mtime_ms, added_at) VALUES (@path, @id, 20000, 0, @at)',
+  );
+  const insertLabel = db.prepare(
+    "INSERT INTO labels (image_id, class_id, source, updated_at) VALUES (@id, @classId, 'imported', @at)",
+  );
+  const insertSplit = db.prepare(
+    "INSERT INTO splits (image_id, split, source, updated_at) VALUES (@id, @split, 'imported', @at)",
+  );
+  const at = Date.now();
+  const seedStarted = performance.now();
+  db.transaction(() => {
+    for (let i = 0; i < rows; i++) {
+      const folder = classNames[i % classNames.length]!;
+      const p = `/data/synthetic/${folder}/img_${String(i).padStart(6, '0')}.jpg`;
+      const info = insertImage.run({ path: p, sha: i.toString(16).padStart(64, '0'), status: i % 50 === 0 ? 'excluded' : 'active', at });
+      const id = Number(info.lastInsertRowid);
+      insertPath.run({ path: p, id, at });
+      if (i % 7 !== 0) insertLabel.run({ id, classId: classIds[i % classIds.length]!, at });
+      insertSplit.run({ id, split: i % 10 < 7 ? 'train' : i % 10 < 9 ? 'val' : 'test', at });
+    }
+  })();
+  const seedSeconds = (performance.now() - seedStarted) / 1000;
+
+  const filters: Record<string, GalleryFilter> = {
+    all: {},
+    class: { classIds: [classIds[2]!] },
+    unlabeled: { unlabeled: true },
+    split: { splits: ['val'] },
+    search: { search: 'img_04' },
+    excluded: { status: 'excluded' },
+  };
+  const perFilter: Record<string, { p50: number; p95: number }> = {};
+  const all: number[] = [];
+  for (const [name, filter] of Object.entries(filters)) {
+    const times: number[] = [];
+    const total = unwrap<{ total: number }>(await core.dispatch('images.query', { filter, offset: 0, limit: 1 })).total;
+    for (let i = 0; i < 200; i++) {
+      const offset = Math.floor(Math.random() * Math.max(1, total - 200));
+      const t = performance.now();
+      unwrap(await core.dispatch('images.query', { filter, offset, limit: 200 }));
+      times.push(performance.now() - t);
+    }
+    times.sort((a, b) => a - b);
+    perFilter[name] = { p50: percentile(times, 50), p95: percentile(times, 95) };
+    all.push(...times);
+  }
+  all.sort((a, b) => a - b);
+  const summaryTimes: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const t = performance.now();
+    unwrap(await core.dispatch('dataset.summary', {}));
+    summaryTimes.push(performance.now() - t);
+  }
+  summaryTimes.sort((a, b) => a - b);
+  await core.close();
+  return {
+    rows,
+    seedSeconds,
+    pageSize: 200,
+    p50: percentile(all, 50),
+    p95: percentile(all, 95),
+    perFilter,
+    summaryP50: percentile(summaryTimes, 50),
+  };
+}
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'seedbed-bench-'));
+try {
+  console.log(`Seedbed foundation benchmark — ${os.cpus().length} cores, node ${process.version}`);
+  if (!fs.existsSync(dataDir)) throw new Error(`No dataset at ${dataDir} (use --data DIR).`);
+  console.log(`\nImport of ${dataDir}`);
+  const imp = await benchImport(dir);
+  console.log(`  ${imp.images} images in ${imp.coldSeconds.toFixed(1)} s = ${imp.coldImagesPerSecond.toFixed(0)} images/s (${imp.workers} decode workers; ${imp.skipped} skipped)`);
+  console.log(`  re-import: ${imp.reimportSeconds.toFixed(2)} s, ${imp.reimportUnchanged} unchanged, ${imp.reimportImported} new`);
+  console.log(`\nGallery page queries, ${rows.toLocaleString('en')} rows, 200 per page, random offsets`);
+  const gal = await benchGallery(dir);
+  console.log(`  seeded in ${gal.seedSeconds.toFixed(1)} s`);
+  for (const [name, t] of Object.entries(gal.perFilter)) {
+    console.log(`  ${name.padEnd(10)} p50 ${t.p50.toFixed(2)} ms   p95 ${t.p95.toFixed(2)} ms`);
+  }
+  console.log(`  overall    p50 ${gal.p50.toFixed(2)} ms   p95 ${gal.p95.toFixed(2)} ms;  dataset summary p50 ${gal.summaryP50.toFixed(1)} ms`);
+  const peakRssMb = process.resourceUsage().maxRSS / 1024;
+  console.log(`\nPeak RSS: ${peakRssMb.toFixed(0)} MB`);
+  if (jsonOut) {
+    fs.mkdirSync(path.dirname(path.resolve(jsonOut)), { recursive: true });
+    fs.writeFileSync(jsonOut, JSON.stringify({ import: imp, gallery: gal, peakRssMb }, null, 2));
+    console.log(`Figures written to ${jsonOut}`);
+  }
+} finally {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
