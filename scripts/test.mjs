@@ -43,6 +43,14 @@ if (build.code !== 0) {
 }
 
 if (runUnit) {
+  console.log('\n== typecheck ==');
+  const typecheck = await run('npm', ['run', '--silent', 'typecheck']);
+  if (typecheck.code !== 0) {
+    failedStep = 'typecheck';
+    totals.failed += 1;
+  } else {
+    console.log('typecheck: clean');
+  }
   const files = [...findTests(path.join(root, 'shared')), ...findTests(path.join(root, 'main'))].sort();
   console.log(`\n== unit and integration tests (${files.length} files) ==`);
   const unit = await run(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files]);
