@@ -1,9 +1,10 @@
 import { defineConfig } from '@playwright/test';
+import type { HostOptions } from './e2e/fixtures.ts';
 import { CHROMIUM_ARGS, chromiumPath } from './e2e/hosts.ts';
 
 // One set of specs, two hosts: `web` drives `seedbed serve` in Debian's Chromium; `electron`
 // drives the desktop app through `_electron.launch` and skips itself where no binary exists.
-export default defineConfig({
+export default defineConfig<HostOptions>({
   testDir: 'e2e',
   testMatch: '*.spec.ts',
   timeout: 180_000,

@@ -16,7 +16,10 @@ export type ImageStatus = z.infer<typeof imageStatusSchema>;
 
 export type LabelSource = 'human' | 'imported' | 'pseudo';
 
-const id = z.number().int().positive();
+const id = z
+  .number({ error: 'Expected an id (a whole number).' })
+  .int('Ids are whole numbers.')
+  .positive('Ids are positive numbers.');
 const ids = z.array(id).max(100_000);
 const path = z.string().min(1).max(4096);
 const className = z
@@ -85,10 +88,10 @@ export interface ImageDetail extends ImageRow {
 }
 
 export const galleryFilterSchema = z.object({
-  /** Images whose label is any of these classes. Combined with `unlabeled` by OR. */
+  /** Images whose label is any of these classes. Combined with `unlabeled` by OR; an empty list means no class filter. */
   classIds: z.array(id).max(1000).optional(),
   unlabeled: z.boolean().optional(),
-  /** `none` = images without a split. */
+  /** `none` = images without a split; an empty list means no split filter. */
   splits: z.array(z.enum(['train', 'val', 'test', 'none'])).max(4).optional(),
   /** Default `active`: excluded images are hidden unless asked for. */
   status: z.enum(['active', 'excluded', 'all']).optional(),
@@ -319,10 +322,8 @@ export interface Events {
   'history.changed': HistoryState;
 }
 export type EventName = keyof Events;
-export interface EventMessage<E extends EventName = EventName> {
-  event: E;
-  data: Events[E];
-}
+/** An event on the wire; checking `event` narrows `data`. */
+export type EventMessage = { [E in EventName]: { event: E; data: Events[E] } }[EventName];
 
 // ---------- results and errors ----------
 

@@ -53,6 +53,7 @@ export function openStore(projectPath: string, options: OpenOptions = {}): Store
     throw new CoreError('io_error', `Seedbed could not open ${path}: ${(err as Error).message}.`);
   }
   try {
+    refuseForeignDatabase(db, path);
     db.pragma('journal_mode = WAL');
     db.pragma('foreign_keys = ON');
     db.pragma('synchronous = NORMAL');
@@ -81,5 +82,15 @@ export function openStore(projectPath: string, options: OpenOptions = {}): Store
       throw new CoreError('project_unreadable', `${path} is not a Seedbed project (it is not a readable database).`);
     }
     throw new CoreError('io_error', `Seedbed could not prepare ${path}: ${(err as Error).message}.`);
+  }
+}
+
+/** A database with tables but no Seedbed schema version is someone else's file: never add our tables to it. */
+function refuseForeignDatabase(db: Db, path: string): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > 0) return;
+  const tables = db.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table'").pluck().get() as number;
+  if (tables > 0) {
+    throw new CoreError('project_unreadable', `${path} is a database, but not a Seedbed project; Seedbed leaves it untouched.`);
   }
 }

@@ -1,0 +1,199 @@
+import type { Database } from 'better-sqlite3';
+import nodePath from 'node:path';
+import type {
+  GalleryFilter,
+  GalleryPage,
+  ImageDetail,
+  ImageRow,
+  LabelEvent,
+  LabelSource,
+} from '../../../shared/contract/index.ts';
+import { CoreError } from '../errors.ts';
+import { canCache, dataVersion } from './data-version.ts';
+import { tagsOfImage } from './tags.ts';
+
+/**
+ * The gallery's order: path, then id. A virtualised gallery asks for many pages of the same
+ * filter, so the full ordered id list of a filter is computed once (one indexed pass, ~20 ms
+ * at 50,000 images) and kept until the project's data changes; pages, "select all" and
+ * "where is this image" are then slices and look-ups of that list.
+ */
+const CACHED_FILTERS = 8;
+
+interface FilterSql {
+  where: string;
+  params: Record<string, string | number>;
+}
+
+/** Turns a filter into a WHERE clause over `images i` with named parameters. */
+export function filterSql(filter: GalleryFilter): FilterSql {
+  const conditions: string[] = [];
+  const params: Record<string, string | number> = {};
+
+  const status = filter.status ?? 'active';
+  if (status !== 'all') {
+    conditions.push('i.status = @status');
+    params.status = status;
+  }
+
+  // An empty class or split list means "no constraint", like leaving the filter out.
+  const classIds = filter.classIds ?? [];
+  const unlabeled = filter.unlabeled === true;
+  if (classIds.length) params.classIds = JSON.stringify(classIds);
+  if (classIds.length && unlabeled) {
+    // Unlabeled OR one of these classes = not labelled with any other class.
+    conditions.push(
+      'i.id NOT IN (SELECT image_id FROM labels WHERE class_id NOT IN (SELECT value FROM json_each(@classIds)))',
+    );
+  } else if (classIds.length) {
+    conditions.push('i.id IN (SELECT image_id FROM labels WHERE class_id IN (SELECT value FROM json_each(@classIds)))');
+  } else if (unlabeled) {
+    conditions.push('i.id NOT IN (SELECT image_id FROM labels)');
+  }
+
+  const splits = filter.splits ?? [];
+  const named = [...new Set(splits.filter((s) => s !== 'none'))];
+  const none = splits.includes('none');
+  if (named.length) params.splits = JSON.stringify(named);
+  if (named.length && none) {
+    if (named.length < 3) {
+      conditions.push('i.id NOT IN (SELECT image_id FROM splits WHERE split NOT IN (SELECT value FROM json_each(@splits)))');
+    }
+  } else if (named.length) {
+    conditions.push('i.id IN (SELECT image_id FROM splits WHERE split IN (SELECT value FROM json_each(@splits)))');
+  } else if (none) {
+    conditions.push('i.id NOT IN (SELECT image_id FROM splits)');
+  }
+
+  if (filter.search) {
+    conditions.push("i.path LIKE @search ESCAPE '\\'");
+    params.search = `%${escapeLike(filter.search)}%`;
+  }
+
+  if (filter.tag) {
+    params.tagKey = filter.tag.key;
+    if (filter.tag.value === undefined) {
+      conditions.push('i.id IN (SELECT image_id FROM tags WHERE key = @tagKey)');
+    } else {
+      conditions.push('i.id IN (SELECT image_id FROM tags WHERE key = @tagKey AND value = @tagValue)');
+      params.tagValue = filter.tag.value;
+    }
+  }
+
+  return { where: conditions.length ? `WHERE ${conditions.join(' AND ')}` : '', params };
+}
+
+/** Makes `%`, `_` and `\` match themselves in a LIKE pattern that uses ESCAPE '\'. */
+export function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+interface GalleryCache {
+  version: string;
+  lists: Map<string, number[]>;
+}
+
+const caches = new WeakMap<Database, GalleryCache>();
+
+function cacheFor(db: Database): GalleryCache {
+  const version = dataVersion(db);
+  let cache = caches.get(db);
+  if (!cache) caches.set(db, (cache = { version, lists: new Map() }));
+  if (cache.version !== version) {
+    cache.version = version;
+    cache.lists.clear();
+  }
+  return cache;
+}
+
+/** Every image id the filter shows, in gallery order. The caller must not modify the array. */
+export function orderedImageIds(db: Database, filter: GalleryFilter): readonly number[] {
+  if (!canCache(db)) return queryOrderedIds(db, filter);
+  const cache = cacheFor(db);
+  const key = filterKey(filter);
+  let ids = cache.lists.get(key);
+  if (ids) {
+    cache.lists.delete(key);
+  } else {
+    ids = queryOrderedIds(db, filter);
+    if (cache.lists.size >= CACHED_FILTERS) cache.lists.delete(cache.lists.keys().next().value!);
+  }
+  cache.lists.set(key, ids);
+  return ids;
+}
+
+function queryOrderedIds(db: Database, filter: GalleryFilter): number[] {
+  const { where, params } = filterSql(filter);
+  return db.prepare(`SELECT i.id FROM images i ${where} ORDER BY i.path, i.id`).pluck().all(params) as number[];
+}
+
+function filterKey(filter: GalleryFilter): string {
+  return JSON.stringify([
+    filter.status ?? 'active',
+    [...(filter.classIds ?? [])].sort((a, b) => a - b),
+    filter.unlabeled === true,
+    [...(filter.splits ?? [])].sort(),
+    filter.search ?? '',
+    filter.tag ? [filter.tag.key, filter.tag.value ?? null] : null,
+  ]);
+}
+
+/** One page of the gallery. */
+export function queryGallery(db: Database, filter: GalleryFilter, offset: number, limit: number): GalleryPage {
+  const ids = orderedImageIds(db, filter);
+  return { total: ids.length, offset, rows: imageRows(db, ids.slice(offset, offset + limit)) };
+}
+
+/** Position of an image in the filtered gallery, or null when the filter hides it. */
+export function galleryIndexOf(db: Database, imageId: number, filter: GalleryFilter): number | null {
+  const index = orderedImageIds(db, filter).indexOf(imageId);
+  return index < 0 ? null : index;
+}
+
+const ROW_COLUMNS = `i.id, i.path, i.sha256, i.width, i.height, i.format, i.bytes, i.status,
+  l.class_id AS classId, s.split AS split`;
+const ROW_JOINS = 'LEFT JOIN labels l ON l.image_id = i.id LEFT JOIN splits s ON s.image_id = i.id';
+
+type RawRow = Omit<ImageRow, 'fileName'>;
+
+function withFileName(row: RawRow): ImageRow {
+  return { ...row, fileName: nodePath.basename(row.path) };
+}
+
+/** Rows for the given images, in the order given. */
+export function imageRows(db: Database, imageIds: readonly number[]): ImageRow[] {
+  if (!imageIds.length) return [];
+  const rows = db
+    .prepare(
+      `SELECT ${ROW_COLUMNS} FROM json_each(@ids) j JOIN images i ON i.id = j.value ${ROW_JOINS} ORDER BY j.key`,
+    )
+    .all({ ids: JSON.stringify(imageIds) }) as RawRow[];
+  return rows.map(withFileName);
+}
+
+/** Everything the preview shows about one image. */
+export function imageDetail(db: Database, imageId: number): ImageDetail {
+  const row = db
+    .prepare(
+      `SELECT ${ROW_COLUMNS}, l.source AS labelSource, i.added_at AS addedAt FROM images i ${ROW_JOINS} WHERE i.id = ?`,
+    )
+    .get(imageId) as (RawRow & { labelSource: LabelSource | null; addedAt: number }) | undefined;
+  if (!row) throw new CoreError('not_found', `Image ${imageId} is not in this project; refresh the gallery and try again.`);
+  const otherPaths = db
+    .prepare('SELECT path FROM image_paths WHERE image_id = @id AND path <> @path ORDER BY added_at, path')
+    .pluck()
+    .all({ id: imageId, path: row.path }) as string[];
+  const labelHistory = db
+    .prepare(
+      'SELECT at, class_name AS className, source FROM label_history WHERE image_id = ? ORDER BY at, id',
+    )
+    .all(imageId) as LabelEvent[];
+  return {
+    ...withFileName(row),
+    paths: [row.path, ...otherPaths],
+    tags: tagsOfImage(db, imageId),
+    labelHistory,
+    labelSource: row.labelSource,
+    addedAt: row.addedAt,
+  };
+}
