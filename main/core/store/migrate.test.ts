@@ -200,6 +200,24 @@ describe('migrations', () => {
 });
 
 describe('openStore', () => {
+  test('refuses a database that is not a Seedbed project and leaves it untouched', () => {
+    const path = tempPath();
+    const foreign = openRaw(path);
+    foreign.exec('CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)');
+    foreign.close();
+    const before = fs.readFileSync(path);
+    assert.throws(
+      () => openStore(path),
+      (err: unknown) => {
+        assert.ok(err instanceof CoreError);
+        assert.equal(err.code, 'project_unreadable');
+        assert.match(err.message, /not a Seedbed project/);
+        return true;
+      },
+    );
+    assert.deepEqual(fs.readFileSync(path), before, 'the file is byte-for-byte unchanged');
+  });
+
   test('uses WAL and enforces foreign keys', () => {
     const store = openStore(tempPath(), { create: true });
     try {
