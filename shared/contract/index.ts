@@ -160,6 +160,14 @@ export interface JobInfo {
   error: string | null;
 }
 
+export interface LabelConflict {
+  path: string;
+  /** The class this file's folder (or CSV row) names. */
+  folderClass: string;
+  /** The label the image kept. */
+  keptClass: string;
+}
+
 export interface SkippedFile {
   path: string;
   reason: string;
@@ -177,8 +185,16 @@ export interface ImportReport {
   /** Files already imported from the same path with the same content. */
   unchanged: number;
   skipped: SkippedFile[];
-  /** Images per class name that this import labelled. */
+  /**
+   * Files found per class (class folder or CSV label) by this import, duplicates and unchanged
+   * files included: the dataset as the user organised it on disk.
+   */
   classes: Record<string, number>;
+  /**
+   * Files whose content is already in the project under another label (the same image in two
+   * class folders): the image keeps its first label; the user should decide.
+   */
+  conflicts: LabelConflict[];
   elapsedSeconds: number;
 }
 

@@ -1,0 +1,76 @@
+/**
+ * Messages between the main thread and the decode workers (`decode.worker.ts`). The pool
+ * wraps each request as `{ id, request }` and each answer as `{ id, ok, result | error }`.
+ */
+import type { ImageLimits, SupportedFormat } from './image-safety.ts';
+
+/** Read, hash, check and decode one file, and write its thumbnail. */
+export interface DecodeForImport {
+  type: 'import';
+  path: string;
+  /** The project's data folder; the thumbnail goes to `thumbs/` inside it. */
+  dataDir: string;
+  limits: ImageLimits;
+}
+
+/** Render a cached rendition (thumbnail or preview) of an image from one of its source files. */
+export interface RenderRendition {
+  type: 'render';
+  /** Every path the image was found at, first choice first. */
+  sources: string[];
+  /** The content the sources must still hold. */
+  sha256: string;
+  /** Absolute path to write (through a temporary file and a rename). */
+  outPath: string;
+  /** Longest side of the rendition in pixels. */
+  maxSide: number;
+  quality: number;
+  limits: ImageLimits;
+}
+
+export type DecodeRequest = DecodeForImport | RenderRendition;
+
+export interface DecodedImage {
+  type: 'decoded';
+  sha256: string;
+  /** After EXIF orientation. */
+  width: number;
+  height: number;
+  format: SupportedFormat;
+  bytes: number;
+  orientation: number;
+  /** The thumbnail, relative to the data folder. */
+  thumb: string;
+}
+
+/** The file cannot be imported; `reason` is written for a person. */
+export interface RefusedFile {
+  type: 'refused';
+  reason: string;
+}
+
+/** Something is wrong with the project, not the file (its data folder cannot be written). */
+export interface DecodeFatal {
+  type: 'fatal';
+  message: string;
+}
+
+export interface RenditionWritten {
+  type: 'rendered';
+  path: string;
+}
+
+/** No source holds the image any more; `reason` names the paths. */
+export interface RenditionUnavailable {
+  type: 'unavailable';
+  reason: string;
+  /** True when at least one source file exists but holds other content. */
+  changed: boolean;
+}
+
+export type ImportAnswer = DecodedImage | RefusedFile | DecodeFatal;
+export type RenderAnswer = RenditionWritten | RenditionUnavailable | RefusedFile | DecodeFatal;
+export type DecodeAnswer = ImportAnswer | RenderAnswer;
+
+/** What the request type answers with. */
+export type AnswerTo<R extends DecodeRequest> = R extends DecodeForImport ? ImportAnswer : RenderAnswer;
