@@ -1,0 +1,157 @@
+import type { HistoryState, HostInfo, ProjectInfo } from '../../../shared/contract/index.ts';
+import { api, type ConnectionStatus } from '../api/index.ts';
+import { takeDroppedEntries } from '../api/dropped-files.ts';
+import { DatasetState } from './dataset.svelte.ts';
+import { importFlow } from './import.svelte.ts';
+import { jobs } from './jobs.svelte.ts';
+import { attempt, toasts } from './toasts.svelte.ts';
+
+const NO_HISTORY: HistoryState = { canUndo: false, canRedo: false, undoLabel: null, redoLabel: null };
+
+/** The whole window: which host, which project, the connection, undo state, open overlays. */
+class AppState {
+  host = $state.raw<HostInfo | null>(null);
+  project = $state.raw<ProjectInfo | null>(null);
+  dataset = $state.raw<DatasetState | null>(null);
+  recent = $state.raw<string[]>([]);
+  history = $state.raw<HistoryState>(NO_HISTORY);
+  connection = $state<ConnectionStatus>(api.connection);
+  /** False until the first answer says whether a project is open. */
+  started = $state(false);
+  /** A sentence while a project opens ("Opening trash.seedbed…"). */
+  opening = $state<string | null>(null);
+  helpOpen = $state(false);
+  /** Open modal dialogs; while any is open, the gallery's shortcuts stay quiet. */
+  modals = $state(0);
+
+  async start(): Promise<void> {
+    api.on('project.changed', (info) => this.#setProject(info));
+    api.on('dataset.changed', () => this.dataset?.scheduleRefresh());
+    api.on('history.changed', (state) => {
+      this.history = state;
+      this.dataset?.scheduleRefresh();
+    });
+    api.on('job.progress', (job) => jobs.update(job));
+    api.on('job.done', (job) => {
+      jobs.update(job);
+      void importFlow.jobFinished(job);
+      this.dataset?.scheduleRefresh();
+    });
+    api.onConnection((status, reconnected) => {
+      this.connection = status;
+      // Events sent while the link was down are lost: reload what they would have told us.
+      if (reconnected) void this.#reload();
+    });
+    await this.#reload();
+    this.started = true;
+  }
+
+  async #reload(): Promise<void> {
+    try {
+      const [host, project, recent] = await Promise.all([
+        api.call('host.info'),
+        api.call('project.current'),
+        api.call('project.recent'),
+      ]);
+      this.host = host;
+      this.recent = recent;
+      this.#setProject(project);
+      if (project) {
+        const [history] = await Promise.all([api.call('history.state'), jobs.load()]);
+        this.history = history;
+        await this.dataset?.refresh();
+      }
+    } catch (err) {
+      toasts.error(err);
+    }
+  }
+
+  #setProject(info: ProjectInfo | null): void {
+    const same = info && this.project && info.path === this.project.path;
+    this.project = info;
+    if (same) return;
+    this.dataset?.dispose();
+    this.history = NO_HISTORY;
+    jobs.clear();
+    importFlow.forgetProject();
+    if (!info) {
+      this.dataset = null;
+      void attempt(async () => (this.recent = await api.call('project.recent')));
+      document.title = 'Seedbed';
+      return;
+    }
+    document.title = `${info.name} — Seedbed`;
+    const dataset = new DatasetState(info, () => void this.undo());
+    this.dataset = dataset;
+    void attempt(async () => {
+      const [history] = await Promise.all([api.call('history.state'), jobs.load(), dataset.load()]);
+      this.history = history;
+    });
+  }
+
+  async #openWith(what: string, open: () => Promise<ProjectInfo>): Promise<void> {
+    this.opening = what;
+    try {
+      const info = await attempt(open);
+      if (info) this.#setProject(info);
+    } finally {
+      this.opening = null;
+    }
+  }
+
+  createProject(path: string): Promise<void> {
+    return this.#openWith('Creating the project…', () => api.call('project.create', { path }));
+  }
+
+  openProject(path: string): Promise<void> {
+    return this.#openWith('Opening the project…', () => api.call('project.open', { path }));
+  }
+
+  openSample(): Promise<void> {
+    return this.#openWith('Preparing the sample project…', () => api.call('project.openSample'));
+  }
+
+  async closeProject(): Promise<void> {
+    await attempt(() => api.call('project.close'));
+    this.#setProject(null);
+  }
+
+  async undo(): Promise<void> {
+    const what = await attempt(() => api.call('history.undo'));
+    if (what === undefined) return;
+    if (what === null) toasts.info('Nothing to undo.', { timeout: 2000 });
+    else toasts.info(`Undid: ${what}`, { action: { label: 'Redo', ariaLabel: 'Redo what was undone', run: () => void this.redo() } });
+    this.dataset?.scheduleRefresh();
+  }
+
+  async redo(): Promise<void> {
+    const what = await attempt(() => api.call('history.redo'));
+    if (what === undefined) return;
+    if (what === null) toasts.info('Nothing to redo.', { timeout: 2000 });
+    else toasts.info(`Redid: ${what}`, { action: { label: 'Undo', ariaLabel: 'Undo it again', run: () => void this.undo() } });
+    this.dataset?.scheduleRefresh();
+  }
+
+  /** Files or folders dropped anywhere on the window. */
+  importDrop(transfer: DataTransfer): void {
+    if (!this.project) {
+      toasts.info('Create or open a project first, then drop images on it to import them.');
+      return;
+    }
+    const { entries, files } = takeDroppedEntries(transfer);
+    if (api.isElectron) {
+      const paths = files.map((f) => api.pathForFile(f)).filter((p): p is string => !!p);
+      if (paths.length) void importFlow.startPaths(paths);
+      else toasts.info('Nothing in that drop can be imported; drop image files or folders.');
+      return;
+    }
+    if (!this.host?.uploads) {
+      toasts.info('This Seedbed server does not accept dropped files; use Import to choose a folder on the server.');
+      return;
+    }
+    if (entries.length || files.length) void importFlow.startUpload(entries, files);
+    else toasts.info('Nothing in that drop can be imported; drop image files or folders.');
+  }
+}
+
+export const app = new AppState();
