@@ -129,8 +129,8 @@ export interface DatasetSummary {
   byClass: Record<number, SplitCounts>;
   /** Active images per split. */
   bySplit: SplitCounts;
-  /** Distinct tag keys with their distinct values (for filters). */
-  tags: Record<string, string[]>;
+  /** Tag keys → their values → how many active images carry that value (for filters). */
+  tags: Record<string, Record<string, number>>;
 }
 
 export interface HistoryState {

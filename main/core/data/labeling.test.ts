@@ -209,9 +209,14 @@ describe('tags.set', () => {
       ['reviewed', ''],
     ]);
     const summary = await project.must('dataset.summary', {});
-    assert.deepEqual(Object.entries(summary.tags).sort(), [
-      ['__proto__', ['x']],
-      ['reviewed', ['']],
-    ]);
+    assert.deepEqual(
+      Object.entries(summary.tags)
+        .map(([key, values]) => [key, Object.entries(values)])
+        .sort(),
+      [
+        ['__proto__', [['x', 1]]],
+        ['reviewed', [['', 1]]],
+      ],
+    );
   });
 });

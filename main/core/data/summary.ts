@@ -82,19 +82,21 @@ function computeSummary(db: Database): DatasetSummary {
   bySplit.none = active - bySplit.total;
   bySplit.total = active;
 
-  const tags = new Map<string, string[]>();
+  // Tag values with their counts over active images (the slices later views compare).
+  const tags = new Map<string, Map<string, number>>();
   const tagRows = db
     .prepare(
-      `SELECT key, value FROM (
-         SELECT key, value, row_number() OVER (PARTITION BY key ORDER BY value) AS rank
-         FROM (SELECT DISTINCT key, value FROM tags)
+      `SELECT key, value, n FROM (
+         SELECT key, value, n, row_number() OVER (PARTITION BY key ORDER BY value) AS rank
+         FROM (SELECT t.key, t.value, count(*) AS n FROM tags t JOIN images i ON i.id = t.image_id
+               WHERE i.status = 'active' GROUP BY t.key, t.value)
        ) WHERE rank <= @limit ORDER BY key, value`,
     )
-    .all({ limit: TAG_VALUES_LIMIT }) as { key: string; value: string }[];
-  for (const { key, value } of tagRows) {
-    const values = tags.get(key);
-    if (values) values.push(value);
-    else tags.set(key, [value]);
+    .all({ limit: TAG_VALUES_LIMIT }) as { key: string; value: string; n: number }[];
+  for (const { key, value, n } of tagRows) {
+    const values = tags.get(key) ?? new Map<string, number>();
+    values.set(value, n);
+    tags.set(key, values);
   }
 
   return {
@@ -105,6 +107,6 @@ function computeSummary(db: Database): DatasetSummary {
     byClass,
     bySplit,
     // fromEntries, not assignment: a tag named "__proto__" must stay a tag.
-    tags: Object.fromEntries(tags),
+    tags: Object.fromEntries([...tags].map(([key, values]) => [key, Object.fromEntries(values)])),
   };
 }
