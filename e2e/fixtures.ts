@@ -1,4 +1,5 @@
 import { test as base, _electron, type Page } from '@playwright/test';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { electronBinary, freshDir, ROOT, startServe } from './hosts.ts';
 
@@ -25,10 +26,15 @@ export const test = base.extend<HostOptions & { studio: Studio }>({
         testInfo.skip(true, bin.reason);
         return;
       }
+      // better-sqlite3 must be built for Electron's ABI; start.mjs builds (once) and prints it.
+      const binding = execFileSync(process.execPath, [path.join(ROOT, 'scripts/start.mjs'), '--print-sqlite-binding'], {
+        cwd: ROOT,
+        encoding: 'utf8',
+      }).trim();
       const app = await _electron.launch({
         executablePath: bin.path,
         args: [path.join(ROOT, 'dist/main/electron.mjs'), '--project', projectPath, `--user-data-dir=${stateDir}`],
-        env: { ...process.env, SEEDBED_STATE_DIR: stateDir } as Record<string, string>,
+        env: { ...process.env, SEEDBED_STATE_DIR: stateDir, SEEDBED_SQLITE_BINDING: binding } as Record<string, string>,
       });
       const page = await app.firstWindow();
       await use({ page, projectPath });

@@ -1,0 +1,274 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import nodePath from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import sharp from 'sharp';
+
+// Every assert.ok carries a message: without one, Node builds it by re-reading the source,
+// which under tsx's source maps can stall the run instead of reporting the failure.
+
+const ROOT = nodePath.resolve(import.meta.dirname, '..', '..', '..');
+const CLI = nodePath.join(ROOT, 'main', 'hosts', 'cli', 'main.ts');
+const TRASHNET = nodePath.resolve(ROOT, '..', 'shared', 'data', 'trashnet');
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+const dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), 'seedbed-cli-test-'));
+const env: NodeJS.ProcessEnv = { ...process.env, SEEDBED_STATE_DIR: nodePath.join(dir, 'state') };
+delete env.SEEDBED_DEBUG;
+
+/** Runs the CLI from source, as `seedbed …` would. */
+function seedbed(args: string[], options: { onSpawn?: (pid: number) => void } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.on('error', reject);
+    child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    if (child.pid) options.onSpawn?.(child.pid);
+  });
+}
+
+function assertNoStack(text: string): void {
+  assert.ok(!/^\s+at .+:\d+:\d+\)?$/m.test(text), `a stack trace reached the user:\n${text}`);
+}
+
+async function solidImage(path: string, colour: { r: number; g: number; b: number }): Promise<void> {
+  fs.mkdirSync(nodePath.dirname(path), { recursive: true });
+  await sharp({ create: { width: 48, height: 32, channels: 3, background: colour } }).png().toFile(path);
+}
+
+describe('seedbed import and info', () => {
+  const images = nodePath.join(dir, 'pets');
+  const project = nodePath.join(dir, 'pets.seedbed');
+
+  before(async () => {
+    await solidImage(nodePath.join(images, 'cats', 'tabby.png'), { r: 200, g: 120, b: 40 });
+    await solidImage(nodePath.join(images, 'cats', 'black.png'), { r: 10, g: 10, b: 10 });
+    await solidImage(nodePath.join(images, 'dogs', 'white.png'), { r: 250, g: 250, b: 250 });
+    // Looks like a JPEG by its name and first bytes, then stops: a truncated download.
+    fs.writeFileSync(nodePath.join(images, 'dogs', 'broken.jpg'), Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46]));
+  });
+
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test('import --json makes the project, imports the good files and lists the bad one', async () => {
+    const run = await seedbed(['import', images, '--project', project, '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    const lines = run.stdout.trim().split('\n');
+    assert.equal(lines.length, 1, `one JSON object expected, got:\n${run.stdout}`);
+    const result = JSON.parse(lines[0]!) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(result), ['imported', 'duplicates', 'unchanged', 'skipped', 'classes', 'conflicts']);
+    assert.equal(result.imported, 3);
+    assert.equal(result.duplicates, 0);
+    assert.deepEqual(result.classes, { cats: 2, dogs: 1 });
+    const skipped = result.skipped as { path: string; reason: string }[];
+    assert.equal(skipped.length, 1, JSON.stringify(skipped));
+    assert.deepEqual(Object.keys(skipped[0]!), ['path', 'reason']);
+    assert.equal(skipped[0]!.path, nodePath.join(images, 'dogs', 'broken.jpg'));
+    assert.ok(skipped[0]!.reason.length > 5, `reason: ${skipped[0]!.reason}`);
+    assert.ok(fs.existsSync(project), 'the project file was made');
+  });
+
+  test('importing the same folder again adds nothing', async () => {
+    const run = await seedbed(['import', images, '--project', project, '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    const result = JSON.parse(run.stdout) as { imported: number; duplicates: number; unchanged: number; classes: Record<string, number> };
+    assert.equal(result.imported, 0);
+    assert.equal(result.duplicates, 0, 'nothing is a copy of another file');
+    assert.equal(result.unchanged, 3);
+    assert.deepEqual(result.classes, { cats: 2, dogs: 1 });
+  });
+
+  test('import without --json tells a person what happened', async () => {
+    const run = await seedbed(['import', images, '--project', project]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /Imported 0 new images/);
+    assert.match(run.stdout, /broken\.jpg/);
+    assert.match(run.stdout, /cats\s+2/);
+  });
+
+  test('info --json has exactly the documented shape', async () => {
+    const run = await seedbed(['info', '--project', project, '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    const info = JSON.parse(run.stdout) as Record<string, unknown>;
+    assert.deepEqual(info, {
+      images: 3,
+      excluded: 0,
+      unlabeled: 0,
+      classes: {
+        cats: { total: 2, train: 0, val: 0, test: 0 },
+        dogs: { total: 1, train: 0, val: 0, test: 0 },
+      },
+    });
+    assert.deepEqual(Object.keys(info), ['images', 'excluded', 'unlabeled', 'classes']);
+  });
+
+  test('--split train puts the images of an import in the training part', async () => {
+    const more = nodePath.join(dir, 'more');
+    await solidImage(nodePath.join(more, 'birds', 'blue.png'), { r: 20, g: 60, b: 230 });
+    const imported = await seedbed(['import', more, '--project', project, '--split', 'train', '--json']);
+    assert.equal(imported.code, 0, imported.stderr);
+    const info = JSON.parse((await seedbed(['info', '--project', project, '--json'])).stdout) as {
+      classes: Record<string, { total: number; train: number }>;
+    };
+    assert.deepEqual(info.classes.birds, { total: 1, train: 1, val: 0, test: 0 });
+  });
+
+  test('info without --json prints a table', async () => {
+    const run = await seedbed(['info', '--project', project]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /4 images/);
+    assert.match(run.stdout, /cats\s+2\s+0\s+0\s+0/);
+  });
+
+  test('bad arguments exit with 2 and one sentence on stderr', async () => {
+    const cases = [
+      ['import', images],
+      ['import', images, '--project'],
+      ['import', images, '--project', project, '--split', 'sideways'],
+      ['import', '--project', project],
+      ['import', nodePath.join(dir, 'no-such-folder'), '--project', project],
+      ['info', '--project', project, '--colour'],
+      ['info', 'extra', '--project', project],
+      ['serve', '--port', 'eighty'],
+      ['frobnicate'],
+      [],
+    ];
+    for (const args of cases) {
+      const run = await seedbed(args);
+      assert.equal(run.code, 2, `seedbed ${args.join(' ')} → ${run.code}\n${run.stderr}`);
+      assert.ok(run.stderr.trim().length > 10, `seedbed ${args.join(' ')} said nothing`);
+      assertNoStack(run.stderr);
+      assert.equal(run.stdout, '', `seedbed ${args.join(' ')} wrote to stdout`);
+    }
+  });
+
+  test('a project that cannot be used exits with 1 and says why', async () => {
+    const missing = await seedbed(['info', '--project', nodePath.join(dir, 'absent.seedbed')]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no project at/i);
+
+    const noFolder = await seedbed(['import', images, '--project', nodePath.join(dir, 'no', 'such', 'place.seedbed')]);
+    assert.equal(noFolder.code, 1);
+    assert.match(noFolder.stderr, /does not exist/);
+    assertNoStack(noFolder.stderr);
+
+    const notAProject = nodePath.join(dir, 'notes.seedbed');
+    fs.writeFileSync(notAProject, 'this is a text file, not a database '.repeat(100));
+    const unreadable = await seedbed(['info', '--project', notAProject]);
+    assert.equal(unreadable.code, 1);
+    assert.ok(unreadable.stderr.includes(notAProject), unreadable.stderr);
+    assertNoStack(unreadable.stderr);
+
+    const future = nodePath.join(dir, 'future.seedbed');
+    fs.copyFileSync(project, future);
+    const db = new Database(future);
+    db.pragma('user_version = 9999');
+    db.close();
+    const tooNew = await seedbed(['info', '--project', future]);
+    assert.equal(tooNew.code, 1);
+    assert.match(tooNew.stderr, /newer/i);
+    assertNoStack(tooNew.stderr);
+  });
+
+  test('--help explains every command', async () => {
+    const general = await seedbed(['--help']);
+    assert.equal(general.code, 0);
+    for (const name of ['import', 'info', 'serve']) assert.match(general.stdout, new RegExp(`^  ${name}\\s`, 'm'));
+    for (const name of ['import', 'info', 'serve']) {
+      const run = await seedbed([name, '--help']);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, new RegExp(`^Usage: seedbed ${name}`));
+      assert.match(run.stdout, /Examples:/);
+      if (name === 'import') {
+        for (const option of ['--project FILE', '--split', '--csv FILE', '--json']) assert.ok(run.stdout.includes(option), option);
+        const viaHelp = await seedbed(['help', name]);
+        assert.equal(viaHelp.stdout, run.stdout);
+      }
+    }
+  });
+
+  test('Ctrl+C cancels a running import, keeps what was done and exits 130', { skip: !fs.existsSync(TRASHNET) && 'needs ../shared/data/trashnet' }, async () => {
+    const big = nodePath.join(dir, 'interrupted.seedbed');
+    let pid = 0;
+    let exited: Run | null = null;
+    const running = seedbed(['import', TRASHNET, '--project', big, '--json'], { onSpawn: (p) => (pid = p) });
+    void running.then((run) => (exited = run));
+    // Wait until the job is recorded and has made progress, by reading the project itself.
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      assert.ok(Date.now() < deadline, 'the import never started');
+      assert.equal(exited, null, `the import ended before Ctrl+C: ${JSON.stringify(exited)}`);
+      await new Promise((r) => setTimeout(r, 200));
+      if (!fs.existsSync(big)) continue;
+      try {
+        const db = new Database(big, { readonly: true, fileMustExist: true });
+        const job = db.prepare("SELECT done FROM jobs WHERE status = 'running'").get() as { done: number } | undefined;
+        db.close();
+        if (job && job.done > 0) break;
+      } catch {
+        // The file exists before its tables do.
+      }
+    }
+    process.kill(pid, 'SIGINT');
+    const run = await running;
+    assert.equal(run.code, 130, run.stderr);
+    assert.match(run.stderr, /cancelled/);
+    const summary = JSON.parse(run.stdout) as { imported: number };
+    assert.ok(summary.imported > 0 && summary.imported < 2527, `imported ${summary.imported}`);
+    const db = new Database(big, { readonly: true });
+    const jobs = db.prepare('SELECT status FROM jobs').all() as { status: string }[];
+    const count = (db.prepare('SELECT COUNT(*) AS n FROM images').get() as { n: number }).n;
+    db.close();
+    assert.deepEqual(jobs, [{ status: 'cancelled' }]);
+    assert.equal(count, summary.imported);
+  });
+});
+
+describe('seedbed serve', () => {
+  test('prints the address with its token and stops on Ctrl+C', async () => {
+    const serveDir = fs.mkdtempSync(nodePath.join(os.tmpdir(), 'seedbed-serve-test-'));
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--project', nodePath.join(serveDir, 'web.seedbed'), '--port', '0'], {
+      cwd: ROOT,
+      env: { ...env, SEEDBED_STATE_DIR: nodePath.join(serveDir, 'state') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      let output = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no address printed:\n${output}`)), 30_000);
+        child.stdout.on('data', (d: Buffer) => {
+          output += d;
+          const match = /Seedbed is running at (http:\/\/127\.0\.0\.1:\d+\/\?token=[\w-]+)/.exec(output);
+          if (match) {
+            clearTimeout(timer);
+            resolve(match[1]!);
+          }
+        });
+        child.on('exit', () => reject(new Error(`serve exited:\n${output}`)));
+      });
+      const withToken = await fetch(url, { redirect: 'manual' });
+      assert.equal(withToken.status, 302);
+      const without = await fetch(url.replace(/\?token=.*/, ''));
+      assert.equal(without.status, 401);
+      assert.ok(fs.existsSync(nodePath.join(serveDir, 'web.seedbed')), 'serve --project made the project');
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      child.kill('SIGINT');
+      assert.equal(await exited, 0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      fs.rmSync(serveDir, { recursive: true, force: true });
+    }
+  });
+});
