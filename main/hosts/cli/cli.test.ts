@@ -272,3 +272,43 @@ describe('seedbed serve', () => {
     }
   });
 });
+
+describe('TrashNet through the CLI', () => {
+  const trashnet = nodePath.resolve(import.meta.dirname, '../../../../shared/data/trashnet');
+
+  test('import --json gives exactly the class counts of ../shared/data/README.md, and info tells the truth about copies', { skip: !fs.existsSync(trashnet) && 'no ../shared/data/trashnet here' }, async (t) => {
+    const own = fs.mkdtempSync(nodePath.join(os.tmpdir(), 'seedbed-cli-trashnet-'));
+    t.after(() => fs.rmSync(own, { recursive: true, force: true }));
+    const project = nodePath.join(own, 'trashnet.seedbed');
+    const run = await seedbed(['import', trashnet, '--project', project, '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    const result = JSON.parse(run.stdout) as {
+      imported: number;
+      duplicates: number;
+      skipped: unknown[];
+      classes: Record<string, number>;
+      conflicts: { path: string; folderClass: string; keptClass: string }[];
+    };
+    assert.deepEqual(result.classes, { cardboard: 403, glass: 501, metal: 410, paper: 594, plastic: 482, trash: 137 });
+    assert.deepEqual(result.skipped, []);
+    // Three files in metal/ and plastic/ are byte-identical to photos in glass/: one image each.
+    assert.equal(result.imported, 2524);
+    assert.equal(result.duplicates, 3);
+    assert.deepEqual(
+      result.conflicts.map((c) => [nodePath.relative(trashnet, c.path), c.folderClass, c.keptClass]).sort(),
+      [
+        [nodePath.join('metal', 'metal91.jpg'), 'metal', 'glass'],
+        [nodePath.join('plastic', 'plastic152.jpg'), 'plastic', 'glass'],
+        [nodePath.join('plastic', 'plastic332.jpg'), 'plastic', 'glass'],
+      ],
+    );
+    const info = await seedbed(['info', '--project', project, '--json']);
+    assert.equal(info.code, 0, info.stderr);
+    const parsed = JSON.parse(info.stdout) as { images: number; classes: Record<string, { total: number }> };
+    assert.equal(parsed.images, 2524);
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(parsed.classes).map(([name, c]) => [name, c.total])),
+      { cardboard: 403, glass: 501, metal: 409, paper: 594, plastic: 480, trash: 137 },
+    );
+  });
+});
