@@ -1,6 +1,5 @@
 import { defineConfig } from '@playwright/test';
 import type { HostOptions } from './e2e/fixtures.ts';
-import { CHROMIUM_ARGS, chromiumPath } from './e2e/hosts.ts';
 
 // One set of specs, two hosts: `web` drives `seedbed serve` in Debian's Chromium; `electron`
 // drives the desktop app through `_electron.launch` and skips itself where no binary exists.
@@ -20,14 +19,8 @@ export default defineConfig<HostOptions>({
     viewport: { width: 1400, height: 900 },
   },
   projects: [
-    {
-      name: 'web',
-      use: {
-        host: 'web',
-        browserName: 'chromium',
-        launchOptions: { executablePath: chromiumPath(), args: CHROMIUM_ARGS },
-      },
-    },
+    // The fixture (e2e/fixtures.ts) launches Debian's Chromium itself for `web`, and Electron for `electron`.
+    { name: 'web', use: { host: 'web' } },
     { name: 'electron', use: { host: 'electron' } },
   ],
 });

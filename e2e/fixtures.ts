@@ -1,7 +1,7 @@
 import { test as base, _electron, type Page } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { electronBinary, freshDir, ROOT, startServe } from './hosts.ts';
+import { CHROMIUM_ARGS, chromiumPath, electronBinary, freshDir, ROOT, startServe } from './hosts.ts';
 
 export interface HostOptions {
   host: 'web' | 'electron';
@@ -16,7 +16,7 @@ export interface Studio {
 /** Each test gets a fresh project and app state, opened in the project's host. */
 export const test = base.extend<HostOptions & { studio: Studio }>({
   host: ['web', { option: true }],
-  studio: async ({ host, browser }, use, testInfo) => {
+  studio: async ({ host, playwright }, use, testInfo) => {
     const dir = freshDir(testInfo.project.name);
     const projectPath = path.join(dir, 'e2e.seedbed');
     const stateDir = path.join(dir, 'state');
@@ -41,12 +41,15 @@ export const test = base.extend<HostOptions & { studio: Studio }>({
       await app.close();
       return;
     }
+    const executablePath = chromiumPath();
+    if (!executablePath) throw new Error('Chromium is not installed: apt-get install -y chromium (or set SEEDBED_CHROMIUM).');
     const server = await startServe(projectPath, stateDir);
+    const browser = await playwright.chromium.launch({ executablePath, args: CHROMIUM_ARGS });
     const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
     const page = await context.newPage();
     await page.goto(server.url);
     await use({ page, projectPath });
-    await context.close();
+    await browser.close();
     await server.stop();
   },
 });

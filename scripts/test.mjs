@@ -77,7 +77,25 @@ if (runE2e) {
       PLAYWRIGHT_JSON_OUTPUT_NAME: report,
     });
     try {
-      const stats = JSON.parse(fs.readFileSync(report, 'utf8')).stats;
+      const json = JSON.parse(fs.readFileSync(report, 'utf8'));
+      const stats = json.stats;
+      // Say why tests were skipped (e.g. the electron project where no Electron binary exists).
+      const reasons = new Map();
+      const visit = (suite) => {
+        for (const spec of suite.specs ?? []) {
+          for (const t of spec.tests ?? []) {
+            for (const a of t.annotations ?? []) {
+              if (a.type === 'skip') {
+                const key = `${t.projectName}: ${a.description ?? 'skipped'}`;
+                reasons.set(key, (reasons.get(key) ?? 0) + 1);
+              }
+            }
+          }
+        }
+        for (const child of suite.suites ?? []) visit(child);
+      };
+      for (const suite of json.suites ?? []) visit(suite);
+      for (const [reason, n] of reasons) console.log(`skipped ${n} (${reason})`);
       totals.passed += stats.expected + stats.flaky;
       totals.failed += stats.unexpected;
       totals.skipped += stats.skipped;
