@@ -5,6 +5,7 @@
  * owns the worker pools the jobs share, so shutting it down stops every thread.
  */
 import { randomUUID } from 'node:crypto';
+import os from 'node:os';
 import type { Database } from 'better-sqlite3';
 import type { JobInfo, JobKind, JobStatus } from '../../../shared/contract/index.ts';
 import type { CoreContext } from '../context.ts';
@@ -23,16 +24,59 @@ const LISTED_JOBS = 20;
 /** How long `shutdown` waits for cancelled job bodies to return before stopping the workers under them. */
 const SHUTDOWN_WAIT_MS = 5_000;
 
+/** Ids of the jobs some JobManager of this process is running (a process may hold several cores). */
+const jobsRunningHere = new Set<string>();
+
+interface RunningJobRow {
+  id: string;
+  owner_pid: number | null;
+  owner_host: string | null;
+}
+
 /**
- * Marks jobs a previous session left 'running' as failed. Called when a project is opened:
- * nothing can still be running in it then.
+ * Whether the process that started a job is gone, so the job can never finish. Two processes
+ * may have one project open at once (`seedbed serve` importing while `seedbed info` reads the
+ * same file): a job of a live process is left alone.
+ */
+function ownerIsGone(job: RunningJobRow, thisHost: string): boolean {
+  // Recorded before jobs had owners (schema 2 and older): nothing can vouch for it.
+  if (job.owner_pid === null) return true;
+  // A project on a network drive may be open on another machine, whose processes cannot be
+  // seen from here: only that machine can tell its jobs were interrupted.
+  if (job.owner_host !== thisHost) return false;
+  // Left by an earlier project store of this very process (its end was never recorded).
+  if (job.owner_pid === process.pid) return !jobsRunningHere.has(job.id);
+  if (!Number.isInteger(job.owner_pid) || job.owner_pid <= 0) return true;
+  try {
+    process.kill(job.owner_pid, 0);
+    return false;
+  } catch (err) {
+    // EPERM: the process exists but belongs to another user. Only ESRCH says it is gone.
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/**
+ * Marks as failed the jobs left 'running' by a Seedbed that crashed or was forced to quit.
+ * Called when a project is opened. A job whose owner still runs (another process on this
+ * machine, or this process), or that was started on another machine, is left alone. (A
+ * crashed owner's process id taken by an unrelated process meanwhile keeps its job 'running'
+ * until that process ends too; the jobs list shows only this process's running jobs, so such a
+ * row stays out of sight meanwhile.)
  */
 export function recoverInterruptedJobs(db: Database, at = Date.now()): number {
-  return db
-    .prepare(
-      `UPDATE jobs SET status = 'failed', error = @error, finished_at = @at WHERE status = 'running'`,
-    )
-    .run({ error: INTERRUPTED_JOB_ERROR, at }).changes;
+  const running = db.prepare("SELECT id, owner_pid, owner_host FROM jobs WHERE status = 'running'").all() as RunningJobRow[];
+  const thisHost = os.hostname();
+  const interrupted = running.filter((job) => ownerIsGone(job, thisHost));
+  if (!interrupted.length) return 0;
+  const markFailed = db.prepare(
+    `UPDATE jobs SET status = 'failed', error = @error, finished_at = @at WHERE id = @id AND status = 'running'`,
+  );
+  return db.transaction(() => {
+    let changes = 0;
+    for (const job of interrupted) changes += markFailed.run({ id: job.id, error: INTERRUPTED_JOB_ERROR, at }).changes;
+    return changes;
+  })();
 }
 
 export interface JobSpec {
@@ -121,10 +165,19 @@ export class JobManager {
     try {
       store.db
         .prepare(
-          `INSERT INTO jobs (id, kind, title, status, params, done, total, started_at)
-           VALUES (@id, @kind, @title, 'running', @params, 0, 0, @startedAt)`,
+          `INSERT INTO jobs (id, kind, title, status, params, done, total, started_at, owner_pid, owner_host)
+           VALUES (@id, @kind, @title, 'running', @params, 0, 0, @startedAt, @ownerPid, @ownerHost)`,
         )
-        .run({ id: info.id, kind: info.kind, title: info.title, params: JSON.stringify(spec.params ?? null), startedAt: now });
+        .run({
+          id: info.id,
+          kind: info.kind,
+          title: info.title,
+          params: JSON.stringify(spec.params ?? null),
+          startedAt: now,
+          // Recovery in another process that opens this project tells this job from a crashed one by its owner.
+          ownerPid: process.pid,
+          ownerHost: os.hostname(),
+        });
     } catch (err) {
       // A read-only or full disk: nothing can be recorded, so nothing starts.
       throw new CoreError('io_error', `Seedbed cannot write to the project ${store.path}: ${(err as Error).message}.`);
@@ -145,6 +198,7 @@ export class JobManager {
       settled: Promise.resolve(),
     };
     this.#live.set(info.id, live);
+    jobsRunningHere.add(info.id);
 
     const job: RunningJob = {
       id: info.id,
@@ -333,6 +387,7 @@ export class JobManager {
         }),
     );
     this.#live.delete(live.info.id);
+    jobsRunningHere.delete(live.info.id);
     const final = { ...live.info };
     this.#ctx.events.emit('job.done', final);
     live.finish(final);

@@ -128,6 +128,33 @@ describe('migrations', () => {
     }
   });
 
+  test('migration 3 gives jobs an owner: a version 2 project keeps its jobs, with none recorded', () => {
+    const db = openRaw();
+    try {
+      migrate(db, MIGRATIONS.slice(0, 1));
+      seedVersion1(db);
+      migrate(db, MIGRATIONS.slice(0, 2));
+      db.exec(`INSERT INTO jobs (id, kind, title, status, params, done, total, started_at) VALUES ('j2', 'import', 'Import more', 'running', '{"split":"auto"}', 3, 9, 2)`);
+      const before = version1Data(db);
+      assert.equal(migrate(db, MIGRATIONS.slice(0, 3)), 3);
+      assert.deepEqual(version1Data(db), before);
+      const columns = db.prepare("SELECT name, type, \"notnull\" FROM pragma_table_info('jobs') WHERE name LIKE 'owner_%' ORDER BY cid").all();
+      assert.deepEqual(columns, [
+        { name: 'owner_pid', type: 'INTEGER', notnull: 0 },
+        { name: 'owner_host', type: 'TEXT', notnull: 0 },
+      ]);
+      assert.deepEqual(db.prepare('SELECT id, owner_pid, owner_host FROM jobs ORDER BY id').all(), [
+        { id: 'j1', owner_pid: null, owner_host: null },
+        { id: 'j2', owner_pid: null, owner_host: null },
+      ]);
+      db.prepare("UPDATE jobs SET owner_pid = 4242, owner_host = 'lab-pc' WHERE id = 'j2'").run();
+      assert.deepEqual(db.prepare("SELECT owner_pid, owner_host FROM jobs WHERE id = 'j2'").get(), { owner_pid: 4242, owner_host: 'lab-pc' });
+      assert.throws(() => db.prepare("UPDATE jobs SET owner_pid = 'someone' WHERE id = 'j2'").run(), /cannot store TEXT value in INTEGER column jobs.owner_pid/);
+    } finally {
+      db.close();
+    }
+  });
+
   test('migrating an up-to-date project changes nothing', () => {
     const db = openRaw();
     try {
