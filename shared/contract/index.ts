@@ -298,7 +298,13 @@ export const methods = {
 
   /**
    * Imports folders and files. A folder's class-named subfolders label their images, and a
-   * top level of train/val/test folders assigns splits (split `auto`).
+   * top level of train/val/test folders assigns splits (split `auto`). A given folder that
+   * holds images directly and has no sub-folder holding images (at any depth) is a class
+   * folder: its images are labelled with the folder's own name, so dropping `glass/` and
+   * `metal/` together makes two classes; one named train/val/test gives that split (under
+   * `auto`) and no class instead. A folder holding both loose images and image sub-folders
+   * stays a dataset root: its loose images import unlabeled. A file given on its own is
+   * unlabeled. The same rule applies to the top-level items of `import.uploaded`.
    */
   'import.start': result<{ jobId: string }>()(
     z.object({ paths: z.array(path).min(1).max(10_000), split: importSplit }).strict(),

@@ -1,13 +1,14 @@
 /**
  * Finds the files an import takes from folders and loose files, and what each folder says
  * about them: class-named subfolders label their images, a top level of train/val/test
- * folders assigns splits. Follows symbolic links, but never into a folder twice.
+ * folders assigns splits, and a given folder that holds only images is itself a class folder
+ * (see `isClassFolder`). Follows symbolic links, but never into a folder twice.
  */
 import fs from 'node:fs/promises';
 import type { Dirent, Stats } from 'node:fs';
 import nodePath from 'node:path';
 import type { ImportSplit, SkippedFile, Split } from '../../../shared/contract/index.ts';
-import { isOsLitter, readErrorReason } from '../media/image-safety.ts';
+import { formatFromExtension, isOsLitter, readErrorReason } from '../media/image-safety.ts';
 
 /** A file an import will look at, with what its place says about it. */
 export interface ImportCandidate {
@@ -78,6 +79,16 @@ export function labelFromFolders(folders: readonly string[], splitLayout: boolea
   return { className: normaliseClassName(first), split: null };
 }
 
+/**
+ * What a given folder that is a class folder (see `isClassFolder`) says about its images: the
+ * folder's own name is their class, unless it is named train/val/test, which is a split and
+ * no class. The split request applies as for any folder (`auto`: that named split, else none).
+ */
+export function classFolderLabel(folderName: string): { className: string | null; split: Split | null } {
+  const split = splitFromFolderName(folderName);
+  return split ? { className: null, split } : { className: normaliseClassName(folderName), split: null };
+}
+
 export function wholeMs(mtimeMs: number): number {
   return Math.trunc(mtimeMs);
 }
@@ -140,7 +151,14 @@ export async function findImportFiles(
     }
   };
 
-  const walk = async (dir: string, folders: string[], ancestors: Map<string, string>, splitLayout: boolean): Promise<void> => {
+  /** `fixedLabel`: every file under the folder gets this label (a given class folder). */
+  const walk = async (
+    dir: string,
+    folders: string[],
+    ancestors: Map<string, string>,
+    splitLayout: boolean,
+    fixedLabel: { className: string | null; split: Split | null } | null = null,
+  ): Promise<void> => {
     signal.throwIfAborted();
     const entries = await list(dir);
     if (!entries) return;
@@ -164,7 +182,7 @@ export async function findImportFiles(
       }
       // Sockets, pipes and devices are not pictures, and reading a pipe could block forever.
     }
-    const label = labelFromFolders(folders, splitLayout);
+    const label = fixedLabel ?? labelFromFolders(folders, splitLayout);
     for (let i = 0; i < filesHere.length; i += STAT_CONCURRENCY) {
       signal.throwIfAborted();
       const chunk = filesHere.slice(i, i + STAT_CONCURRENCY);
@@ -194,7 +212,7 @@ export async function findImportFiles(
       if (visitedFolders.has(real)) continue;
       visitedFolders.add(real);
       const inner = new Map(ancestors).set(real, folder.path);
-      await walk(folder.path, [...folders, folder.name], inner, splitLayout);
+      await walk(folder.path, [...folders, folder.name], inner, splitLayout, fixedLabel);
     }
   };
 
@@ -222,6 +240,11 @@ export async function findImportFiles(
       if (visitedFolders.has(real)) continue;
       visitedFolders.add(real);
       const top = await fs.readdir(path, { withFileTypes: true }).catch(() => [] as Dirent[]);
+      // Several folders dropped at once (glass/, metal/) are each a class, not a dataset root.
+      if (await isClassFolder(path, top, signal)) {
+        await walk(path, [], new Map([[real, path]]), false, classFolderLabel(name));
+        continue;
+      }
       const splitLayout = await hasSplitFolders(path, top);
       await walk(path, [], new Map([[real, path]]), splitLayout);
     } else {
@@ -242,6 +265,64 @@ async function hasSplitFolders(dir: string, entries: readonly Dirent[]): Promise
       const stats = await fs.stat(nodePath.join(dir, entry.name)).catch(() => null);
       if (stats?.isDirectory()) return true;
     }
+  }
+  return false;
+}
+
+/** An entry's kind, following a symbolic link (a broken one is neither). */
+async function entryKind(dir: string, entry: Dirent): Promise<'file' | 'folder' | null> {
+  if (entry.isFile()) return 'file';
+  if (entry.isDirectory()) return 'folder';
+  if (!entry.isSymbolicLink()) return null;
+  const stats = await fs.stat(nodePath.join(dir, entry.name)).catch(() => null);
+  return stats?.isFile() ? 'file' : stats?.isDirectory() ? 'folder' : null;
+}
+
+/** A file named as an image (any image format, supported or not), not operating-system litter. */
+function isImageName(name: string): boolean {
+  return !isOsLitter(name, false) && formatFromExtension(name) !== null;
+}
+
+/**
+ * The rule for a folder given to an import (chosen, dropped or uploaded): when it holds images
+ * directly and none of its sub-folders, at any depth, holds any, it is a class folder named
+ * after itself, so dropping glass/ and metal/ together labels their images glass and metal. A
+ * folder whose images sit in sub-folders (trashnet/ with cardboard/, glass/ …) stays a dataset
+ * root whose sub-folders are the classes, and so does one holding both loose images and image
+ * sub-folders (its loose images import unlabeled).
+ */
+export async function isClassFolder(dir: string, entries: readonly Dirent[], signal: AbortSignal): Promise<boolean> {
+  const folders: string[] = [];
+  let holdsImages = false;
+  for (const entry of entries) {
+    const kind = await entryKind(dir, entry);
+    if (kind === 'file' && isImageName(entry.name)) holdsImages = true;
+    else if (kind === 'folder' && !isOsLitter(entry.name, true)) folders.push(nodePath.join(dir, entry.name));
+  }
+  if (!holdsImages) return false;
+  const seen = new Set<string>([await fs.realpath(dir).catch(() => dir)]);
+  for (const folder of folders) {
+    if (await holdsImagesBelow(folder, seen, signal)) return false;
+  }
+  return true;
+}
+
+/** Whether a folder or any folder under it holds an image; `seen` keeps symbolic link loops finite. */
+async function holdsImagesBelow(dir: string, seen: Set<string>, signal: AbortSignal): Promise<boolean> {
+  signal.throwIfAborted();
+  const real = await fs.realpath(dir).catch(() => null);
+  if (real === null || seen.has(real)) return false;
+  seen.add(real);
+  // An unreadable sub-folder holds no images that this import could take.
+  const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => [] as Dirent[]);
+  const folders: string[] = [];
+  for (const entry of entries) {
+    const kind = await entryKind(dir, entry);
+    if (kind === 'file' && isImageName(entry.name)) return true;
+    if (kind === 'folder' && !isOsLitter(entry.name, true)) folders.push(nodePath.join(dir, entry.name));
+  }
+  for (const folder of folders) {
+    if (await holdsImagesBelow(folder, seen, signal)) return true;
   }
   return false;
 }

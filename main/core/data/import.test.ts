@@ -654,3 +654,127 @@ test('a data folder that cannot take thumbnails fails the import with one clear 
 function isCode(code: string): (err: unknown) => boolean {
   return (err: unknown) => err instanceof CoreError && err.code === code;
 }
+
+/** Classes and image counts of the open project, by name. */
+function classCounts(ctx: TestContext): Record<string, number> {
+  const rows = ctx
+    .requireStore()
+    .db.prepare('SELECT c.name, count(l.image_id) AS n FROM classes c LEFT JOIN labels l ON l.class_id = c.id GROUP BY c.id ORDER BY c.name')
+    .all() as { name: string; n: number }[];
+  return Object.fromEntries(rows.map((r) => [r.name, r.n]));
+}
+
+test('folders dropped together that hold only images are each a class named after the folder', async () => {
+  const ctx = new TestContext();
+  try {
+    const glass = nodePath.join(ctx.dir, 'drop', 'glass');
+    const metal = nodePath.join(ctx.dir, 'drop', 'metal');
+    const g1 = write(glass, 'g1.jpg', await solidJpeg(101));
+    const g2 = write(glass, 'g2.png', await solidPng(102));
+    const m1 = write(metal, 'm1.jpg', await solidJpeg(103));
+    // A sub-folder without images (notes, OS litter) does not make a folder a dataset root.
+    write(glass, 'notes/where-found.txt', 'beach, June');
+    write(metal, '.thumbnails/m1.jpg', await solidJpeg(104));
+    write(metal, '.DS_Store', 'litter');
+
+    ctx.openProject('dropped.seedbed');
+    const report = await runImport(ctx, { paths: [glass, metal], split: 'auto' });
+    assert.equal(report.imported, 3);
+    assert.deepEqual(report.classes, { glass: 2, metal: 1 });
+    assert.deepEqual(classCounts(ctx), { glass: 2, metal: 1 });
+    assert.deepEqual(labelAt(ctx, g1), { className: 'glass', split: null, source: 'imported' });
+    assert.deepEqual(labelAt(ctx, g2), { className: 'glass', split: null, source: 'imported' });
+    assert.deepEqual(labelAt(ctx, m1), { className: 'metal', split: null, source: 'imported' });
+    assert.equal(report.skipped.length, 1, 'the text file in notes/ is reported, as any non-image is');
+
+    // A forced split applies as to any folder; a single folder on its own is a class folder too.
+    ctx.openProject('forced.seedbed');
+    await runImport(ctx, { paths: [glass], split: 'train' });
+    assert.deepEqual(labelAt(ctx, g1), { className: 'glass', split: 'train', source: 'imported' });
+
+    // Dropped onto a browser: the upload batch holds the dropped folders at its top.
+    const store = ctx.openProject('uploaded.seedbed');
+    const batch = uploadDir(store, 'batch-000003');
+    const up1 = write(batch, 'glass/g1.jpg', await solidJpeg(101));
+    const up2 = write(batch, 'metal/m1.jpg', await solidJpeg(103));
+    const { jobId } = await importHandlers(ctx)['import.uploaded']({ batchId: 'batch-000003', split: 'auto' });
+    assert.equal((await ctx.jobs.wait(jobId)).status, 'done');
+    assert.equal(labelAt(ctx, up1).className, 'glass');
+    assert.equal(labelAt(ctx, up2).className, 'metal');
+  } finally {
+    await ctx.close();
+  }
+});
+
+test('a folder whose images sit in class sub-folders stays a dataset root, as TrashNet does', async () => {
+  const ctx = new TestContext();
+  try {
+    const root = nodePath.join(ctx.dir, 'trashnet-like');
+    const picked: Record<string, string[]> = { cardboard: ['cardboard1.jpg', 'cardboard2.jpg'], glass: ['glass1.jpg'], trash: ['trash1.jpg'] };
+    const copies: Record<string, string> = {};
+    for (const [cls, names] of Object.entries(picked)) {
+      for (const name of names) copies[name] = write(root, `${cls}/${name}`, fs.readFileSync(nodePath.join(TRASHNET, cls, name)));
+    }
+    // Images only deeper down still make the sub-folder the class.
+    const deep = write(root, 'plastic/2023/june/p.jpg', await solidJpeg(111));
+    ctx.openProject();
+    const report = await runImport(ctx, { paths: [root], split: 'auto' });
+    assert.equal(report.imported, 5);
+    assert.deepEqual(report.classes, { cardboard: 2, glass: 1, trash: 1, plastic: 1 });
+    assert.deepEqual(classCounts(ctx), { cardboard: 2, glass: 1, plastic: 1, trash: 1 });
+    assert.equal(labelAt(ctx, copies['glass1.jpg']!).className, 'glass');
+    assert.equal(labelAt(ctx, deep).className, 'plastic');
+  } finally {
+    await ctx.close();
+  }
+});
+
+test('a folder with loose images and image sub-folders stays a root: its loose images are unlabeled', async () => {
+  const ctx = new TestContext();
+  try {
+    const root = nodePath.join(ctx.dir, 'mixed');
+    const loose = write(root, 'loose.jpg', await solidJpeg(121));
+    const cat = write(root, 'cats/c.jpg', await solidJpeg(122));
+    // Images only deep below count as image sub-folders too.
+    const deepRoot = nodePath.join(ctx.dir, 'mixed-deep');
+    const looseToo = write(deepRoot, 'loose-too.jpg', await solidJpeg(124));
+    const deep = write(deepRoot, 'archive/2019/old.jpg', await solidJpeg(123));
+    ctx.openProject();
+    const report = await runImport(ctx, { paths: [root, deepRoot], split: 'auto' });
+    assert.equal(report.imported, 4);
+    assert.deepEqual(report.classes, { cats: 1, archive: 1 });
+    assert.deepEqual(labelAt(ctx, loose), { className: null, split: null, source: null });
+    assert.deepEqual(labelAt(ctx, looseToo), { className: null, split: null, source: null });
+    assert.equal(labelAt(ctx, cat).className, 'cats');
+    assert.equal(labelAt(ctx, deep).className, 'archive');
+    assert.deepEqual(Object.keys(classCounts(ctx)), ['archive', 'cats']);
+  } finally {
+    await ctx.close();
+  }
+});
+
+test('a dropped folder of images named val gives them the val split and no class', async () => {
+  const ctx = new TestContext();
+  try {
+    const val = write(ctx.dir, 'holdout/val/v1.jpg', await solidJpeg(131));
+    const valToo = write(ctx.dir, 'holdout/val/v2.jpg', await solidJpeg(132));
+    const birds = write(ctx.dir, 'holdout/birds/b.jpg', await solidJpeg(133));
+    // A link back to the folder itself does not stop it from being a class folder.
+    fs.symlinkSync(nodePath.join(ctx.dir, 'holdout', 'birds'), nodePath.join(ctx.dir, 'holdout', 'birds', 'again'));
+    ctx.openProject();
+    const valDir = nodePath.dirname(val);
+    const report = await runImport(ctx, { paths: [valDir, nodePath.dirname(birds)], split: 'auto' });
+    assert.equal(report.imported, 3);
+    assert.deepEqual(report.classes, { birds: 1 });
+    assert.deepEqual(labelAt(ctx, val), { className: null, split: 'val', source: null });
+    assert.deepEqual(labelAt(ctx, valToo), { className: null, split: 'val', source: null });
+    assert.deepEqual(labelAt(ctx, birds), { className: 'birds', split: null, source: 'imported' });
+    assert.equal(ctx.requireStore().db.prepare("SELECT count(*) FROM classes WHERE name = 'val'").pluck().get(), 0);
+
+    ctx.openProject('none.seedbed');
+    await runImport(ctx, { paths: [valDir], split: 'none' });
+    assert.deepEqual(labelAt(ctx, val), { className: null, split: null, source: null });
+  } finally {
+    await ctx.close();
+  }
+});
