@@ -20,11 +20,11 @@ function accepts(method: MethodName, params: unknown): unknown {
 
 describe('contract validation', () => {
   test('ids must be positive integers', () => {
-    rejects('images.get', { id: 1.5 }, /expected int/, 'id');
-    rejects('images.get', { id: 0 }, />0/, 'id');
-    rejects('images.get', { id: '12' }, /expected number, received string/, 'id');
-    rejects('labels.set', { imageIds: [1, 2, -3], classId: 1 }, />0/, 'imageIds.2');
-    rejects('labels.set', { imageIds: [1], classId: 2.5 }, /expected int/, 'classId');
+    rejects('images.get', { id: 1.5 }, /Ids are whole numbers/, 'id');
+    rejects('images.get', { id: 0 }, /Ids are positive numbers/, 'id');
+    rejects('images.get', { id: '12' }, /Expected an id \(a whole number\)/, 'id');
+    rejects('labels.set', { imageIds: [1, 2, -3], classId: 1 }, /Ids are positive numbers/, 'imageIds.2');
+    rejects('labels.set', { imageIds: [1], classId: 2.5 }, /Ids are whole numbers/, 'classId');
     rejects('classes.merge', { sourceId: 1, targetId: Number.NaN }, /./, 'targetId');
     assert.deepEqual(accepts('labels.set', { imageIds: [1, 2], classId: null }), { imageIds: [1, 2], classId: null });
   });
