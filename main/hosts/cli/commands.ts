@@ -14,7 +14,7 @@ export const importCommand: CommandSpec = {
     name: 'FOLDER',
     many: true,
     required: false,
-    help: 'A folder of images. Sub-folders named after a class (cat/, dog/) label the images inside them.',
+    help: 'A folder of images. Sub-folders named after a class (cat/, dog/) label the images inside them; a folder that holds only images (no folders of images) is labelled with its own name.',
   },
   options: [
     projectOption,
