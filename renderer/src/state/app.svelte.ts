@@ -1,6 +1,7 @@
 import type { HistoryState, HostInfo, ProjectInfo } from '../../../shared/contract/index.ts';
 import { api, type ConnectionStatus } from '../api/index.ts';
 import { takeDroppedEntries } from '../api/dropped-files.ts';
+import { chooser } from './chooser.svelte.ts';
 import { DatasetState } from './dataset.svelte.ts';
 import { importFlow } from './import.svelte.ts';
 import { jobs } from './jobs.svelte.ts';
@@ -97,6 +98,18 @@ class AppState {
     } finally {
       this.opening = null;
     }
+  }
+
+  /** Asks where to make a new project (file chooser), then creates and opens it. */
+  async chooseNewProject(): Promise<void> {
+    const paths = await chooser.choose('new-project');
+    if (paths?.[0]) await this.createProject(paths[0]);
+  }
+
+  /** Asks which project to open (file chooser), then opens it. */
+  async chooseProjectToOpen(): Promise<void> {
+    const paths = await chooser.choose('open-project');
+    if (paths?.[0]) await this.openProject(paths[0]);
   }
 
   createProject(path: string): Promise<void> {
