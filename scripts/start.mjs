@@ -12,6 +12,7 @@
 // (for test fixtures that launch Electron themselves).
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -37,12 +38,16 @@ function electronPackageDir() {
   }
 }
 
-/** The binary `electron` installed, or null (never triggers a download). */
+/**
+ * The binary `electron` installed, or null (never triggers a download). Honours
+ * ELECTRON_OVERRIDE_DIST_PATH (a local Electron build) the way the electron package does.
+ */
 function installedElectron(pkgDir) {
   const pathFile = path.join(pkgDir, 'path.txt');
-  if (!fs.existsSync(pathFile)) return null;
-  const bin = path.join(pkgDir, 'dist', fs.readFileSync(pathFile, 'utf8').trim());
-  return fs.existsSync(bin) ? bin : null;
+  const executable = fs.existsSync(pathFile) ? fs.readFileSync(pathFile, 'utf8').trim() : null;
+  const override = process.env.ELECTRON_OVERRIDE_DIST_PATH;
+  const bin = override ? path.join(override, executable || 'electron') : executable ? path.join(pkgDir, 'dist', executable) : null;
+  return bin && fs.existsSync(bin) ? bin : null;
 }
 
 /** True when the server Electron downloads from answers within a few seconds. */
@@ -56,11 +61,13 @@ function canReachDownloads() {
       resolve(false);
       return;
     }
-    if (url.protocol !== 'https:') {
+    // A company mirror may be plain http; anything else cannot be downloaded from.
+    const client = url.protocol === 'https:' ? https : url.protocol === 'http:' ? http : null;
+    if (!client) {
       resolve(false);
       return;
     }
-    const req = https.request(url, { method: 'HEAD', timeout: PROBE_TIMEOUT_MS }, (res) => {
+    const req = client.request(url, { method: 'HEAD', timeout: PROBE_TIMEOUT_MS }, (res) => {
       res.resume();
       resolve(true);
     });
@@ -101,19 +108,26 @@ function run(cmd, args, cwd) {
   return { ok: result.status === 0, output: `${result.stdout ?? ''}${result.stderr ?? ''}`.trim() };
 }
 
-/** better-sqlite3 compiled for this Electron, built once and cached. */
+const BINDING_IN_PACKAGE = path.join('build', 'Release', 'better_sqlite3.node');
+
+/**
+ * better-sqlite3 compiled for this Electron, built once and cached. It is built in a folder
+ * of its own and moved into place when complete, so parallel launches (the e2e workers) never
+ * see, or clobber, a half-built copy.
+ */
 function sqliteBindingFor(electronVersion) {
   const source = path.dirname(require.resolve('better-sqlite3/package.json'));
   const sqliteVersion = JSON.parse(fs.readFileSync(path.join(source, 'package.json'), 'utf8')).version;
   const cache = path.join(root, 'node_modules', '.cache', 'seedbed', `better-sqlite3-${sqliteVersion}-electron-${electronVersion}-${process.platform}-${process.arch}`);
-  const binding = path.join(cache, 'build', 'Release', 'better_sqlite3.node');
+  const binding = path.join(cache, BINDING_IN_PACKAGE);
   if (fs.existsSync(binding)) return binding;
 
   console.error(`start: preparing the database module for Electron ${electronVersion} (once)…`);
-  fs.rmSync(cache, { recursive: true, force: true });
+  const work = `${cache}.building-${process.pid}`;
+  fs.rmSync(work, { recursive: true, force: true });
   fs.mkdirSync(path.dirname(cache), { recursive: true });
   const builtHere = path.join(source, 'build');
-  fs.cpSync(source, cache, { recursive: true, filter: (src) => src !== builtHere && !src.startsWith(builtHere + path.sep) });
+  fs.cpSync(source, work, { recursive: true, filter: (src) => src !== builtHere && !src.startsWith(builtHere + path.sep) });
 
   const attempts = [];
   try {
@@ -132,14 +146,55 @@ function sqliteBindingFor(electronVersion) {
   }
   const problems = [];
   for (const [what, cmd, args] of attempts) {
-    const result = run(cmd, args, cache);
-    if (result.ok && fs.existsSync(binding)) return binding;
+    const result = run(cmd, args, work);
+    if (result.ok && fs.existsSync(path.join(work, BINDING_IN_PACKAGE))) {
+      try {
+        // A folder left by an interrupted build of an older start.mjs holds no binding.
+        if (fs.existsSync(cache) && !fs.existsSync(binding)) fs.rmSync(cache, { recursive: true, force: true });
+        fs.renameSync(work, cache);
+      } catch (err) {
+        // Another launch finished first: use its copy.
+        fs.rmSync(work, { recursive: true, force: true });
+        if (!fs.existsSync(binding)) throw err;
+      }
+      return binding;
+    }
     problems.push(`${what}: ${result.output.split('\n').slice(-3).join(' ')}`);
   }
-  fs.rmSync(cache, { recursive: true, force: true });
+  fs.rmSync(work, { recursive: true, force: true });
   console.error(problems.join('\n'));
   fail(
     `Seedbed could not prepare its database module for Electron ${electronVersion} (no prebuilt copy could be downloaded and no C++ build tools were found); run \`npm run serve\` to use Seedbed in your browser instead.`,
+  );
+}
+
+/**
+ * Linux: Chromium's sandbox needs unprivileged user namespaces or a setuid-root
+ * chrome-sandbox helper. With neither, Electron stops with a FATAL line about the SUID
+ * helper; say beforehand how to fix it.
+ */
+function warnAboutLinuxSandbox(bin, args) {
+  if (process.platform !== 'linux' || process.getuid?.() === 0 || args.includes('--no-sandbox')) return;
+  const helper = path.join(path.dirname(bin), 'chrome-sandbox');
+  let stat;
+  try {
+    stat = fs.statSync(helper);
+  } catch {
+    return;
+  }
+  if (stat.uid === 0 && (stat.mode & 0o4000) !== 0) return;
+  const read = (file) => {
+    try {
+      return fs.readFileSync(file, 'utf8').trim();
+    } catch {
+      return null;
+    }
+  };
+  const namespaces =
+    read('/proc/sys/kernel/unprivileged_userns_clone') !== '0' && read('/proc/sys/kernel/apparmor_restrict_unprivileged_userns') !== '1';
+  if (namespaces) return;
+  console.warn(
+    `start: this system blocks the user namespaces Chromium's sandbox uses; if Electron stops with a "SUID sandbox" error, run: sudo chown root ${helper} && sudo chmod 4755 ${helper}`,
   );
 }
 
@@ -160,6 +215,8 @@ const userCwd = process.env.INIT_CWD || process.cwd();
 const appArgs = process.argv.slice(2).map((arg, i, all) => {
   if (all[i - 1] === '--project') return path.resolve(userCwd, arg);
   if (arg.startsWith('--project=')) return `--project=${path.resolve(userCwd, arg.slice('--project='.length))}`;
+  // `npm start -- my.seedbed`: a bare project file, as the OS passes a double-clicked one.
+  if (!arg.startsWith('-') && arg.toLowerCase().endsWith('.seedbed')) return path.resolve(userCwd, arg);
   return arg;
 });
 const args = [mainFile, ...appArgs];
@@ -168,6 +225,7 @@ if (process.platform === 'linux' && process.getuid?.() === 0 && !args.includes('
   console.warn('start: running as root, so Chromium starts without its OS-level sandbox.');
   args.push('--no-sandbox');
 }
+warnAboutLinuxSandbox(bin, args);
 const env = { ...process.env, SEEDBED_SQLITE_BINDING: binding };
 delete env.ELECTRON_RUN_AS_NODE;
 const child = spawn(bin, args, { cwd: root, env, stdio: 'inherit' });

@@ -1,31 +1,36 @@
 // Electron's main process: one window showing the renderer from app://seedbed/, the core
 // behind one IPC channel, images through seedbed-media://, native dialogs and the menu.
-// Everything before `app.whenReady()` runs synchronously at load: Electron loads an ESM
-// main file asynchronously, and scheme registration and paths must be set before `ready`.
-import { app, BrowserWindow, dialog, Menu, session, shell, type WebContents } from 'electron';
+// Bundled to dist/main/electron.mjs, an ES module. Electron waits for the entry module to
+// finish evaluating before `ready`, so everything at the top level here (scheme
+// registration, paths, the single-instance lock, `open-file`) happens before `ready`;
+// nothing may be moved behind an un-awaited dynamic import.
+import { app, BrowserWindow, dialog, ipcMain, Menu, protocol, session, shell, type Session, type WebContents } from 'electron';
 import fs from 'node:fs';
 import nodePath from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { HostInfo, MethodName, ParamsOf, ProjectInfo, ResultOf } from '../../../shared/contract/index.ts';
+import type { HostInfo, JobInfo, MethodName, ParamsOf, ProjectInfo, ResultOf } from '../../../shared/contract/index.ts';
 import { Core } from '../../core/core.ts';
 import { appVersion, defaultSampleDir, rendererDir } from '../app-paths.ts';
 import { pickPaths } from './dialogs.ts';
 import { registerIpc } from './ipc.ts';
-import { buildMenu, type MenuActions } from './menu.ts';
-import { handleAppScheme, handleMediaScheme, registerSchemes } from './protocols.ts';
-import { APP_ENTRY_URL, isExternalWebUrl, parseLaunchArgs } from './urls.ts';
+import { menuTemplate, type MenuActions } from './menu.ts';
+import { handleSchemes, registerSchemes } from './protocols.ts';
+import { APP_ENTRY_URL, isExternalWebUrl, isPermissionGranted, parseLaunchArgs } from './urls.ts';
 
-const BUNDLE_DIR = nodePath.dirname(fileURLToPath(import.meta.url));
-const PRELOAD = nodePath.join(BUNDLE_DIR, 'preload.cjs');
+const PRELOAD = nodePath.join(import.meta.dirname, 'preload.cjs');
 const isDev = !app.isPackaged;
 const launch = parseLaunchArgs(process.argv);
+/** The longest quitting waits for the core to stop its jobs and close the project. */
+const CLOSE_TIMEOUT_MS = 10_000;
 
 app.setName('Seedbed');
 if (launch.userDataDir) app.setPath('userData', nodePath.resolve(launch.userDataDir));
-registerSchemes();
+// Every renderer sandboxed, whatever a webContents' own preferences say (checklist #4).
+app.enableSandbox();
+registerSchemes(protocol);
 
 let core: Core | null = null;
 let mainWindow: BrowserWindow | null = null;
+/** Set once the app is quitting (or the user agreed to stop running jobs): windows close without asking. */
 let quitting = false;
 
 if (!app.requestSingleInstanceLock()) {
@@ -34,39 +39,42 @@ if (!app.requestSingleInstanceLock()) {
 } else {
   app.on('second-instance', (_event, argv, workingDirectory) => {
     const project = parseLaunchArgs(argv).project;
-    if (project) void openAtLaunch(nodePath.resolve(workingDirectory, project));
+    if (project) openWhenStarted(nodePath.resolve(workingDirectory, project));
+    if (!mainWindow && core && !quitting) createWindow();
     if (mainWindow) {
       if (mainWindow.isMinimized()) mainWindow.restore();
       mainWindow.focus();
     }
   });
   app.on('open-file', (event, path) => {
-    // macOS: a .seedbed file double-clicked in the Finder.
+    // macOS: a .seedbed file double-clicked in the Finder (may come before `ready`).
     event.preventDefault();
-    if (core) void openAtLaunch(path);
-    else launch.project = path;
+    openWhenStarted(path);
   });
   app.on('web-contents-created', (_event, contents) => hardenContents(contents));
   app.on('window-all-closed', () => {
     if (process.platform !== 'darwin') app.quit();
   });
   app.on('activate', () => {
-    if (core && BrowserWindow.getAllWindows().length === 0) createWindow();
+    if (core && !quitting && BrowserWindow.getAllWindows().length === 0) createWindow();
   });
   app.on('before-quit', (event) => {
-    if (quitting || !core) return;
-    // Stop the jobs and close the project cleanly before the process ends.
-    event.preventDefault();
     quitting = true;
+    if (!core) return;
+    // Stop the jobs and close the project cleanly before the process ends (bounded, so a
+    // stuck job cannot keep the app from quitting).
+    event.preventDefault();
     const closing = core;
     core = null;
-    void closing.close().finally(() => app.quit());
+    void withTimeout(closing.close(), CLOSE_TIMEOUT_MS)
+      .catch((err: unknown) => console.error('Seedbed: closing the project failed:', err))
+      .finally(() => app.quit());
   });
   app.whenReady().then(start).catch((err: unknown) => fatal(err));
 }
 
 async function start(): Promise<void> {
-  denyPermissionsAndNetwork();
+  guardSession(session.defaultSession);
   const host: HostInfo = {
     kind: 'electron',
     appVersion: appVersion(),
@@ -79,15 +87,17 @@ async function start(): Promise<void> {
     stateDir: process.env.SEEDBED_STATE_DIR ? nodePath.resolve(process.env.SEEDBED_STATE_DIR) : app.getPath('userData'),
     // Packaged, the sample images sit outside the asar archive so the decode workers can read them.
     sampleDir: app.isPackaged ? nodePath.join(process.resourcesPath, 'sample') : defaultSampleDir(),
-    ...(process.env.SEEDBED_SQLITE_BINDING ? { nativeBinding: process.env.SEEDBED_SQLITE_BINDING } : {}),
+    // Development only: scripts/start.mjs builds better-sqlite3 for Electron's ABI and names it
+    // here. An installed app uses the copy electron-builder rebuilt, and never loads native
+    // code that an environment variable names.
+    ...(isDev && process.env.SEEDBED_SQLITE_BINDING ? { nativeBinding: process.env.SEEDBED_SQLITE_BINDING } : {}),
   });
   core = created;
   created.override('host.pickPaths', ({ purpose }) => pickPaths(mainWindow, purpose));
-  handleAppScheme(rendererDir());
-  handleMediaScheme(created);
-  registerIpc(created, () => mainWindow);
+  handleSchemes(protocol, rendererDir(), created);
+  registerIpc(ipcMain, created, () => mainWindow);
   created.events.on((message) => {
-    if (message.event === 'project.changed') void onProjectChanged(message.data as ProjectInfo | null);
+    if (message.event === 'project.changed') void onProjectChanged(message.data);
   });
   await refreshMenu(null);
   if (launch.project) await openAtLaunch(nodePath.resolve(launch.project));
@@ -111,8 +121,10 @@ function createWindow(): BrowserWindow {
       nodeIntegrationInSubFrames: false,
       webSecurity: true,
       allowRunningInsecureContent: false,
+      experimentalFeatures: false,
       webviewTag: false,
       navigateOnDragDrop: false,
+      safeDialogs: true,
       spellcheck: false,
       devTools: isDev,
     },
@@ -120,39 +132,88 @@ function createWindow(): BrowserWindow {
   mainWindow = window;
   window.once('ready-to-show', () => window.show());
   window.on('page-title-updated', (event) => event.preventDefault());
+  window.on('close', (event) => confirmCloseWhileWorking(window, event));
   window.on('closed', () => {
     if (mainWindow === window) mainWindow = null;
   });
   const project = core?.store();
   if (project) window.setTitle(`${nodePath.basename(project.path, '.seedbed')} — Seedbed`);
-  void window.loadURL(APP_ENTRY_URL);
+  window.loadURL(APP_ENTRY_URL).catch((err: unknown) => console.error(`Seedbed: could not load ${APP_ENTRY_URL}:`, err));
   return window;
+}
+
+let askingToClose = false;
+
+/**
+ * Closing the window quits Seedbed on Windows and Linux, which stops a running import. Ask
+ * first; quitting from the menu or the OS does not ask (it must never hang on a dialog).
+ * On macOS the app keeps running without a window, and so does the job.
+ */
+function confirmCloseWhileWorking(window: BrowserWindow, event: Electron.Event): void {
+  if (quitting || process.platform === 'darwin') return;
+  const running = runningJobs();
+  if (running.length === 0) return;
+  event.preventDefault();
+  if (askingToClose) return;
+  askingToClose = true;
+  void dialog
+    .showMessageBox(window, {
+      type: 'warning',
+      title: 'Seedbed',
+      buttons: ['Keep Working', 'Stop and Close'],
+      defaultId: 0,
+      cancelId: 0,
+      noLink: true,
+      message: running.length === 1 ? `“${running[0]!.title}” is still running.` : `${running.length} tasks are still running.`,
+      detail: 'Closing Seedbed stops it. Everything it finished stays in the project; importing the same folder again adds the rest.',
+    })
+    .then(({ response }) => {
+      if (response !== 1 || window.isDestroyed()) return;
+      quitting = true;
+      window.close();
+    })
+    .finally(() => {
+      askingToClose = false;
+    });
+}
+
+function runningJobs(): JobInfo[] {
+  try {
+    return core?.jobs.list().filter((job) => job.status === 'running') ?? [];
+  } catch {
+    return [];
+  }
 }
 
 /** Every webContents, now or later: no navigation away, no new windows, no webviews. */
 function hardenContents(contents: WebContents): void {
-  contents.on('will-navigate', (event, url) => {
+  // Checklist #13. Our page is loaded with loadURL, which this does not see; anything the
+  // page itself starts (a link, a location change) in any frame is stopped, and a link to a
+  // web page opens in the user's browser instead.
+  contents.on('will-frame-navigate', (event) => {
     event.preventDefault();
-    openExternally(url);
+    if (event.isMainFrame) openExternally(event.url);
   });
   contents.on('will-redirect', (event) => event.preventDefault());
   contents.on('will-attach-webview', (event) => event.preventDefault());
+  // Checklist #14.
   contents.setWindowOpenHandler(({ url }) => {
     openExternally(url);
     return { action: 'deny' };
   });
 }
 
-/** Links to web pages open in the user's browser; any other scheme is dropped. */
+/** Links to web pages open in the user's browser; any other scheme is dropped (checklist #15). */
 function openExternally(url: string): void {
-  if (isExternalWebUrl(url)) void shell.openExternal(url);
+  if (isExternalWebUrl(url)) void shell.openExternal(url).catch(() => {});
 }
 
-/** No camera, microphone, notifications or other permission; no request leaves the machine. */
-function denyPermissionsAndNetwork(): void {
-  const ses = session.defaultSession;
-  ses.setPermissionRequestHandler((_contents, _permission, callback) => callback(false));
-  ses.setPermissionCheckHandler(() => false);
+/** No camera, microphone, devices or notifications (checklist #5); no request leaves the machine. */
+function guardSession(ses: Session): void {
+  ses.setPermissionRequestHandler((_contents, permission, callback, details) =>
+    callback(isPermissionGranted(permission, details.requestingUrl)),
+  );
+  ses.setPermissionCheckHandler((_contents, permission, requestingOrigin) => isPermissionGranted(permission, requestingOrigin));
   ses.setDevicePermissionHandler(() => false);
   ses.webRequest.onBeforeRequest({ urls: ['http://*/*', 'https://*/*', 'ws://*/*', 'wss://*/*'] }, (_details, callback) =>
     callback({ cancel: true }),
@@ -172,6 +233,12 @@ async function showError(message: string): Promise<void> {
   const options = { type: 'error' as const, title: 'Seedbed', message };
   if (mainWindow) await dialog.showMessageBox(mainWindow, options);
   else await dialog.showMessageBox(options);
+}
+
+/** A project the OS handed over: opened now, or as soon as the core exists. */
+function openWhenStarted(path: string): void {
+  if (core) void openAtLaunch(path);
+  else if (!quitting) launch.project = path;
 }
 
 /** `--project FILE` (or a file the OS asked us to open): opened, or made when it does not exist. */
@@ -194,13 +261,28 @@ async function refreshMenu(project: ProjectInfo | null): Promise<void> {
     importFolder: () => void pickThen('import-folder', (paths) => call('import.start', { paths, split: 'auto' })),
     importCsv: () => void pickThen('import-csv', ([csvPath]) => call('import.csv', { csvPath: csvPath!, split: 'auto' })),
     closeProject: () => void call('project.close', {}),
-    undo: () => void call('history.undo', {}),
-    redo: () => void call('history.redo', {}),
+    undo: () => {
+      if (core?.store()) void call('history.undo', {});
+    },
+    redo: () => {
+      if (core?.store()) void call('history.redo', {});
+    },
     selectAll: () => sendShortcut('a', [process.platform === 'darwin' ? 'meta' : 'control']),
+    editText: (command) => {
+      const contents = mainWindow?.webContents;
+      if (!contents || contents.isDestroyed()) return;
+      if (command === 'undo') contents.undo();
+      else if (command === 'redo') contents.redo();
+      else contents.selectAll();
+    },
     showShortcuts: () => sendShortcut('?', []),
   };
-  const menu = buildMenu(recent?.ok ? (recent.value as string[]) : [], actions, { dev: isDev, hasProject: project !== null || !!core?.store() });
-  Menu.setApplicationMenu(menu);
+  const template = menuTemplate(recent?.ok ? (recent.value as string[]) : [], actions, {
+    dev: isDev,
+    hasProject: project !== null || !!core?.store(),
+    platform: process.platform,
+  });
+  Menu.setApplicationMenu(Menu.buildFromTemplate(template));
 }
 
 async function pickThen(purpose: Parameters<typeof pickPaths>[1], then: (paths: string[]) => Promise<unknown>): Promise<void> {
@@ -208,14 +290,28 @@ async function pickThen(purpose: Parameters<typeof pickPaths>[1], then: (paths: 
   if (paths && paths.length > 0) await then(paths);
 }
 
-/** Hands a shortcut to the page as if typed, so its own handler (focus-aware) acts on it. */
+/**
+ * Hands a shortcut to the page as if pressed, so its own (focus-aware) keydown handler acts
+ * on it. No `char` event: the page listens to keydown only, and a char would type the key
+ * into a focused text field.
+ */
 function sendShortcut(key: string, modifiers: ('meta' | 'control')[]): void {
   const contents = mainWindow?.webContents;
-  if (!contents) return;
+  if (!contents || contents.isDestroyed()) return;
   contents.focus();
   contents.sendInputEvent({ type: 'keyDown', keyCode: key, modifiers });
-  contents.sendInputEvent({ type: 'char', keyCode: key, modifiers });
   contents.sendInputEvent({ type: 'keyUp', keyCode: key, modifiers });
+}
+
+function withTimeout(work: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      console.error(`Seedbed: the project did not close within ${ms / 1000} s; quitting anyway.`);
+      resolve();
+    }, ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
 function fatal(err: unknown): void {

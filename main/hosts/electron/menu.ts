@@ -1,4 +1,6 @@
-import { Menu, type MenuItemConstructorOptions } from 'electron';
+// The application menu as a template (main.ts builds it with Menu.buildFromTemplate), so
+// node:test can check it without an Electron binary.
+import type { KeyboardEvent, MenuItemConstructorOptions } from 'electron';
 import nodePath from 'node:path';
 
 export interface MenuActions {
@@ -8,24 +10,46 @@ export interface MenuActions {
   importFolder(): void;
   importCsv(): void;
   closeProject(): void;
+  /** Undo or redo the last label, exclusion or class change (the project's history). */
   undo(): void;
   redo(): void;
+  /** Select every image the filters show (the page decides, as for its own Ctrl+A). */
   selectAll(): void;
+  /** The browser's own editing command in the focused text field. */
+  editText(command: 'undo' | 'redo' | 'selectAll'): void;
   showShortcuts(): void;
 }
 
+export interface MenuOptions {
+  dev: boolean;
+  hasProject: boolean;
+  platform: NodeJS.Platform;
+}
+
 /**
- * The application menu. Undo, redo, select all, import and the shortcut help show the keys
- * the page already handles, but do not capture them (`registerAccelerator: false`): the key press goes to the page, which
- * knows whether a text field has focus (Ctrl+Z there undoes typing, not a label).
+ * The application menu. A key press reaches the page before the menu: when the page acts on
+ * Ctrl+Z, Ctrl+Shift+Z or Ctrl+A itself (no text field has focus) it calls preventDefault
+ * and the menu never sees the key. When a text field has focus the page leaves the key
+ * alone; on Windows and Linux Chromium then edits the text itself, but on macOS only the
+ * menu's key equivalent does. So a menu item reached by its accelerator edits the text
+ * (`editText`), and one clicked with the mouse acts on the project. Import and the
+ * shortcut help only show their keys (`registerAccelerator: false`): the page handles
+ * them, and a bare `?` must stay typeable. macOS registers every accelerator it is given, so
+ * there `?` is named in the label instead.
  */
-export function buildMenu(recent: string[], actions: MenuActions, options: { dev: boolean; hasProject: boolean }): Menu {
-  const isMac = process.platform === 'darwin';
+export function menuTemplate(recent: string[], actions: MenuActions, options: MenuOptions): MenuItemConstructorOptions[] {
+  const isMac = options.platform === 'darwin';
   const recentItems: MenuItemConstructorOptions[] = recent.length
     ? recent.map((path) => ({ label: `${nodePath.basename(path)}  —  ${nodePath.dirname(path)}`, click: () => actions.openRecent(path) }))
     : [{ label: 'No recent projects', enabled: false }];
+  const byKeyOrMouse =
+    (command: 'undo' | 'redo' | 'selectAll', onProject: () => void) =>
+    (_item: unknown, _window: unknown, event: KeyboardEvent): void => {
+      if (event.triggeredByAccelerator) actions.editText(command);
+      else onProject();
+    };
 
-  const template: MenuItemConstructorOptions[] = [
+  return [
     ...(isMac ? [{ role: 'appMenu' as const }] : []),
     {
       label: '&File',
@@ -44,13 +68,13 @@ export function buildMenu(recent: string[], actions: MenuActions, options: { dev
     {
       label: '&Edit',
       submenu: [
-        { label: 'Undo', accelerator: 'CmdOrCtrl+Z', registerAccelerator: false, click: () => actions.undo() },
-        { label: 'Redo', accelerator: 'CmdOrCtrl+Shift+Z', registerAccelerator: false, click: () => actions.redo() },
+        { label: 'Undo', accelerator: 'CmdOrCtrl+Z', click: byKeyOrMouse('undo', () => actions.undo()) },
+        { label: 'Redo', accelerator: 'CmdOrCtrl+Shift+Z', click: byKeyOrMouse('redo', () => actions.redo()) },
         { type: 'separator' },
         { role: 'cut' },
         { role: 'copy' },
         { role: 'paste' },
-        { label: 'Select All', accelerator: 'CmdOrCtrl+A', registerAccelerator: false, click: () => actions.selectAll() },
+        { label: 'Select All', accelerator: 'CmdOrCtrl+A', click: byKeyOrMouse('selectAll', () => actions.selectAll()) },
       ],
     },
     {
@@ -66,10 +90,15 @@ export function buildMenu(recent: string[], actions: MenuActions, options: { dev
         { role: 'togglefullscreen' },
       ],
     },
+    ...(isMac ? [{ role: 'windowMenu' as const }] : []),
     {
       label: '&Help',
-      submenu: [{ label: 'Keyboard Shortcuts', accelerator: '?', registerAccelerator: false, click: () => actions.showShortcuts() }],
+      ...(isMac ? { role: 'help' as const } : {}),
+      submenu: [
+        isMac
+          ? { label: 'Keyboard Shortcuts (?)', click: () => actions.showShortcuts() }
+          : { label: 'Keyboard Shortcuts', accelerator: '?', registerAccelerator: false, click: () => actions.showShortcuts() },
+      ],
     },
   ];
-  return Menu.buildFromTemplate(template);
 }

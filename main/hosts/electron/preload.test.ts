@@ -12,10 +12,11 @@ import { IPC_EVENT_CHANNEL, IPC_INVOKE_CHANNEL, methods } from '../../../shared/
 
 const ROOT = nodePath.resolve(import.meta.dirname, '..', '..', '..');
 
-/** The bundle `npm run build` wrote, or a fresh one made the same way. */
+/**
+ * The preload bundled from source the way scripts/build.mjs does it (not dist/, which may be
+ * older than the source under test).
+ */
 async function preloadBundle(): Promise<string> {
-  const built = nodePath.join(ROOT, 'dist', 'main', 'preload.cjs');
-  if (fs.existsSync(built)) return fs.readFileSync(built, 'utf8');
   const out = nodePath.join(fs.mkdtempSync(nodePath.join(os.tmpdir(), 'seedbed-preload-')), 'preload.cjs');
   await esbuild.build({
     entryPoints: [nodePath.join(ROOT, 'main/hosts/electron/preload.ts')],
@@ -51,7 +52,13 @@ test('the preload needs nothing but electron and exposes one named bridge', asyn
       },
       on: (channel: string, listener: (event: unknown, ...args: unknown[]) => void) => ipcListeners.set(channel, listener),
     },
-    webUtils: { getPathForFile: (file: { name: string }) => `/home/user/${file.name}` },
+    webUtils: {
+      // Like Electron's: a File has a path, anything else throws.
+      getPathForFile: (file: { name?: unknown }) => {
+        if (typeof file?.name !== 'string') throw new TypeError('Expected a File');
+        return `/home/user/${file.name}`;
+      },
+    },
   };
   const sandboxRequire = (name: string) => {
     requested.push(name);
@@ -94,4 +101,5 @@ test('the preload needs nothing but electron and exposes one named bridge', asyn
   assert.equal(received.length, 1, 'unsubscribed listeners get nothing');
 
   assert.equal(bridge.pathForFile({ name: 'cat.jpg' }), '/home/user/cat.jpg');
+  assert.equal(bridge.pathForFile(42), '', 'a non-File gets no path, and no exception reaches the page');
 });

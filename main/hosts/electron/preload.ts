@@ -55,7 +55,14 @@ const bridge: SeedbedPreloadBridge = {
       listeners.delete(listener);
     };
   },
-  pathForFile: (file) => webUtils.getPathForFile(file),
+  pathForFile(file) {
+    // getPathForFile throws on anything but a File; a File made in JS has no path ('').
+    try {
+      return webUtils.getPathForFile(file);
+    } catch {
+      return '';
+    }
+  },
   api,
 };
 

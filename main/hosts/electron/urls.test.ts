@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import nodePath from 'node:path';
 import { test } from 'node:test';
-import { APP_CSP, isAppUrl, isExternalWebUrl, mediaRequestFor, parseLaunchArgs, rendererFileFor } from './urls.ts';
+import { APP_CSP, isAppUrl, isExternalWebUrl, isPermissionGranted, mediaRequestFor, parseLaunchArgs, rendererFileFor } from './urls.ts';
 
 const root = nodePath.resolve('/opt/seedbed/dist/renderer');
 
@@ -63,6 +63,18 @@ test('the page may load images from the media scheme and connect nowhere', () =>
   assert.match(APP_CSP, /connect-src 'self'(;|$)/);
   assert.match(APP_CSP, /script-src 'self'(;|$)/);
   assert.match(APP_CSP, /object-src 'none'/);
+  assert.match(APP_CSP, /frame-src 'none'/);
+  assert.doesNotMatch(APP_CSP, /unsafe-eval|script-src[^;]*unsafe-inline|\*/);
+});
+
+test('the only permission granted is the clipboard write of our own page', () => {
+  assert.equal(isPermissionGranted('clipboard-sanitized-write', 'app://seedbed'), true);
+  assert.equal(isPermissionGranted('clipboard-sanitized-write', 'app://seedbed/index.html'), true);
+  assert.equal(isPermissionGranted('clipboard-sanitized-write', 'https://example.org/'), false);
+  assert.equal(isPermissionGranted('clipboard-sanitized-write', ''), false);
+  for (const permission of ['clipboard-read', 'media', 'notifications', 'geolocation', 'openExternal', 'fullscreen', 'hid', 'usb', 'serial']) {
+    assert.equal(isPermissionGranted(permission, 'app://seedbed'), false, permission);
+  }
 });
 
 test('launch arguments: --project and --user-data-dir among Electron\'s own', () => {
@@ -73,4 +85,24 @@ test('launch arguments: --project and --user-data-dir among Electron\'s own', ()
   assert.deepEqual(parseLaunchArgs(['seedbed', '--project=/x.seedbed']), { project: '/x.seedbed', userDataDir: null });
   assert.deepEqual(parseLaunchArgs(['seedbed', '--project', '--inspect']), { project: null, userDataDir: null });
   assert.deepEqual(parseLaunchArgs(['seedbed']), { project: null, userDataDir: null });
+});
+
+test('a double-clicked project arrives as a bare path or a file:// URL', () => {
+  // Windows (NSIS association): Seedbed.exe "C:\\…\\x.seedbed"; Linux .desktop files pass %U.
+  assert.deepEqual(parseLaunchArgs(['/opt/Seedbed/seedbed', '/home/ana/leaves.seedbed']), {
+    project: '/home/ana/leaves.seedbed',
+    userDataDir: null,
+  });
+  assert.deepEqual(parseLaunchArgs(['/opt/Seedbed/seedbed', '--no-sandbox', 'file:///home/ana/my%20leaves.seedbed']), {
+    project: '/home/ana/my leaves.seedbed',
+    userDataDir: null,
+  });
+  assert.equal(parseLaunchArgs(['seedbed', 'Leaves.SEEDBED']).project, 'Leaves.SEEDBED');
+  // Development: the main script and Chromium's switches are not projects.
+  assert.equal(parseLaunchArgs(['/usr/bin/electron', 'dist/main/electron.mjs', '--inspect=0', 'notes.txt']).project, null);
+  // --project wins over a bare file wherever it stands.
+  assert.equal(parseLaunchArgs(['seedbed', 'a.seedbed', '--project', 'b.seedbed']).project, 'b.seedbed');
+  assert.equal(parseLaunchArgs(['seedbed', '--project=b.seedbed', 'a.seedbed']).project, 'b.seedbed');
+  // The value of --user-data-dir is not a project, whatever it ends with.
+  assert.deepEqual(parseLaunchArgs(['seedbed', '--user-data-dir', '/tmp/x.seedbed']), { project: null, userDataDir: '/tmp/x.seedbed' });
 });

@@ -1,5 +1,8 @@
 // Pure URL rules of the Electron host (no `electron` import, so node:test can check them).
+import nodePath from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { MEDIA_SCHEME } from '../../../shared/contract/index.ts';
+import { PROJECT_EXTENSION } from '../../core/store/open.ts';
 import { containedPath, safeSegments } from '../request-path.ts';
 
 /** The renderer's own scheme and origin: everything the window shows comes from here. */
@@ -10,7 +13,8 @@ export const APP_ENTRY_URL = `${APP_ORIGIN}/index.html`;
 
 /**
  * The CSP of every page the window loads: only our own scripts, images from our media
- * scheme, no plugins, no framing, and no network connection at all.
+ * scheme, no plugins, no frames either way, and no network connection at all. Inline
+ * styles stay allowed: Svelte writes `style` attributes.
  */
 export const APP_CSP = [
   "default-src 'self'",
@@ -19,6 +23,7 @@ export const APP_CSP = [
   "style-src 'self' 'unsafe-inline'",
   "script-src 'self'",
   "object-src 'none'",
+  "frame-src 'none'",
   "base-uri 'none'",
   "form-action 'none'",
   "frame-ancestors 'none'",
@@ -64,7 +69,7 @@ export function isExternalWebUrl(url: string): boolean {
   }
 }
 
-/** True when a frame's URL is a page of ours. */
+/** True when a frame's URL (or an origin, `app://seedbed`) is a page of ours. */
 export function isAppUrl(url: string): boolean {
   try {
     const parsed = new URL(url);
@@ -74,8 +79,20 @@ export function isAppUrl(url: string): boolean {
   }
 }
 
+/**
+ * The only permission any page gets: our own page may write to the clipboard (the "Copy"
+ * buttons use `navigator.clipboard.writeText`, which Chromium gates behind this permission).
+ * Everything else (camera, notifications, devices, …) is refused.
+ */
+export function isPermissionGranted(permission: string, requestingUrl: string): boolean {
+  return permission === 'clipboard-sanitized-write' && isAppUrl(requestingUrl);
+}
+
 export interface LaunchArgs {
-  /** `--project FILE`: the project to open at start. */
+  /**
+   * `--project FILE`, or a bare `*.seedbed` argument (how Windows and Linux hand over a
+   * project file the user double-clicked): the project to open at start.
+   */
   project: string | null;
   /** `--user-data-dir=DIR`: where Electron and Seedbed keep their state (tests). */
   userDataDir: string | null;
@@ -89,6 +106,11 @@ export function parseLaunchArgs(argv: readonly string[]): LaunchArgs {
   const out: LaunchArgs = { project: null, userDataDir: null };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
+    if (!arg.startsWith('-')) {
+      const file = projectFileArgument(arg);
+      if (file && !out.project) out.project = file;
+      continue;
+    }
     const [name, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
     if (name !== '--project' && name !== '--user-data-dir') continue;
     let value = inline;
@@ -103,4 +125,17 @@ export function parseLaunchArgs(argv: readonly string[]): LaunchArgs {
     else out.userDataDir = value;
   }
   return out;
+}
+
+/** A double-clicked project as the OS passes it: a path, or a file:// URL (Linux `%U`). */
+function projectFileArgument(arg: string): string | null {
+  let path = arg;
+  if (/^file:\/\//i.test(arg)) {
+    try {
+      path = fileURLToPath(arg);
+    } catch {
+      return null;
+    }
+  }
+  return nodePath.extname(path).toLowerCase() === PROJECT_EXTENSION ? path : null;
 }
