@@ -33,7 +33,14 @@ export const test = base.extend<HostOptions & { studio: Studio }>({
       }).trim();
       const app = await _electron.launch({
         executablePath: bin.path,
-        args: [path.join(ROOT, 'dist/main/electron.mjs'), '--project', projectPath, `--user-data-dir=${stateDir}`],
+        args: [
+          // Chromium refuses its sandbox as root (CI containers); the app's own renderer sandbox stays on.
+          ...(process.getuid?.() === 0 ? ['--no-sandbox'] : []),
+          path.join(ROOT, 'dist/main/electron.mjs'),
+          '--project',
+          projectPath,
+          `--user-data-dir=${stateDir}`,
+        ],
         env: { ...process.env, SEEDBED_STATE_DIR: stateDir, SEEDBED_SQLITE_BINDING: binding } as Record<string, string>,
       });
       const page = await app.firstWindow();
