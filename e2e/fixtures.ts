@@ -34,7 +34,7 @@ export const test = base.extend<HostOptions & { studio: Studio }>({
       const app = await _electron.launch({
         executablePath: bin.path,
         args: [
-          // Chromium refuses its sandbox as root (CI containers); the app's own renderer sandbox stays on.
+          // Chromium will not start sandboxed as root (CI containers): the sandbox is off for this test run only.
           ...(process.getuid?.() === 0 ? ['--no-sandbox'] : []),
           path.join(ROOT, 'dist/main/electron.mjs'),
           '--project',
