@@ -4,6 +4,7 @@
  * result type. Each event likewise. Hosts are generated from `methods`.
  */
 import { z } from 'zod';
+import type { METHOD_NAMES } from './names.ts';
 
 // ---------- shared vocabulary ----------
 
@@ -416,6 +417,8 @@ export const EVENT_NAMES: EventName[] = [
   'history.changed',
 ];
 
-export const IPC_INVOKE_CHANNEL = 'seedbed:invoke';
-export const IPC_EVENT_CHANNEL = 'seedbed:event';
-export const MEDIA_SCHEME = 'seedbed-media';
+export { IPC_EVENT_CHANNEL, IPC_INVOKE_CHANNEL, MEDIA_SCHEME, METHOD_NAMES } from './names.ts';
+
+/** Compile-time check: names.ts lists every method (its `satisfies` checks the other way). */
+type UnlistedMethod = Exclude<MethodName, (typeof METHOD_NAMES)[number]>;
+export const METHOD_NAMES_COMPLETE: [UnlistedMethod] extends [never] ? true : UnlistedMethod = true;

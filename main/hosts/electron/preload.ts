@@ -3,16 +3,9 @@
 // the sender) before anything reaches the page. Bundled to dist/main/preload.cjs with its
 // dependencies inside: a sandboxed preload cannot load packages.
 import { contextBridge, ipcRenderer, webUtils } from 'electron';
-import {
-  IPC_EVENT_CHANNEL,
-  IPC_INVOKE_CHANNEL,
-  methods,
-  type EventMessage,
-  type MethodName,
-  type ParamsOf,
-  type Result,
-  type ResultOf,
-} from '../../../shared/contract/index.ts';
+// Types only from the contract: its zod schemas must not be bundled into the preload.
+import type { EventMessage, MethodName, ParamsOf, Result, ResultOf } from '../../../shared/contract/index.ts';
+import { IPC_EVENT_CHANNEL, IPC_INVOKE_CHANNEL, METHOD_NAMES } from '../../../shared/contract/names.ts';
 
 /** One function per contract method: `seedbed.api['classes.create']({ name })`. */
 export type ContractApi = { [M in MethodName]: (params?: ParamsOf<M>) => Promise<Result<ResultOf<M>>> };
@@ -43,7 +36,7 @@ ipcRenderer.on(IPC_EVENT_CHANNEL, (_event, message: EventMessage) => {
 });
 
 const api = Object.fromEntries(
-  Object.keys(methods).map((name) => [name, (params?: unknown) => invoke(name, params)]),
+  METHOD_NAMES.map((name) => [name, (params?: unknown) => invoke(name, params)]),
 ) as unknown as ContractApi;
 
 const bridge: SeedbedPreloadBridge = {
