@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import nodePath from 'node:path';
-import type { ImportReport, ImportSplit, JobInfo, LabelConflict, SkippedFile } from '../../../shared/contract/index.ts';
+import type { ImportReport, ImportSplit, JobInfo } from '../../../shared/contract/index.ts';
 import type { Core } from '../../core/core.ts';
 import { UsageError, type ParsedArgs } from './args.ts';
 import { importCommand } from './commands.ts';
@@ -10,20 +10,11 @@ import { call, CliFailure, count, createCore, openProject, plural, writeFully } 
 /** Exit status after Ctrl+C, as shells report a SIGINT. */
 export const EXIT_INTERRUPTED = 130;
 
-/** What `seedbed import --json` prints. */
-export interface ImportSummary {
-  /** New images added to the project. */
-  imported: number;
-  /** Files whose content the project already had under another path (kept once). */
-  duplicates: number;
-  /** Files imported before from the same path and unchanged since (nothing to do). */
-  unchanged: number;
-  skipped: SkippedFile[];
-  /** Files found per class folder (or CSV label), as the user sorted them on disk. */
-  classes: Record<string, number>;
-  /** Files whose content is already labelled with another class. */
-  conflicts: LabelConflict[];
-}
+/**
+ * What `seedbed import --json` prints: the import report's counts, summed over the imports
+ * one command ran (folders, then a CSV). `classes` are files per class folder.
+ */
+export type ImportSummary = Pick<ImportReport, 'imported' | 'duplicates' | 'unchanged' | 'skipped' | 'classes' | 'conflicts'>;
 
 type ImportRequest = { method: 'import.start'; paths: string[] } | { method: 'import.csv'; csvPath: string };
 
