@@ -187,3 +187,40 @@ test('a first-time user can open the sample project from the welcome screen', as
   }
   await shot(page, testInfo, '21-sample-project');
 });
+
+test('files dropped on the window are uploaded and imported; a bad one is reported by its dropped name', async ({ studio, host }, testInfo) => {
+  // A page-made File has no path on disk: Electron imports drops by path, so only the browser host uploads.
+  test.skip(host === 'electron', 'Electron imports dropped files by their path; a synthetic drop has none');
+  const { page } = studio;
+  const sample = path.join(ROOT, 'resources', 'sample');
+  const files = [
+    { name: 'glass2.jpg', b64: fs.readFileSync(path.join(sample, 'glass', 'glass2.jpg')).toString('base64') },
+    { name: 'paper2.jpg', b64: fs.readFileSync(path.join(sample, 'paper', 'paper2.jpg')).toString('base64') },
+    { name: 'broken.jpg', b64: Buffer.from('not a jpeg at all').toString('base64') },
+  ];
+  await expect(page.getByTestId('empty-project')).toBeVisible();
+  await page.evaluate((list) => {
+    const dt = new DataTransfer();
+    for (const f of list) {
+      const bytes = Uint8Array.from(atob(f.b64), (c) => c.charCodeAt(0));
+      dt.items.add(new File([bytes], f.name, { type: 'image/jpeg' }));
+    }
+    (window as unknown as { droppedForTest: DataTransfer }).droppedForTest = dt;
+    for (const type of ['dragenter', 'dragover']) {
+      document.body.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }
+  }, files);
+  await shot(page, testInfo, '30-drop-overlay');
+  await page.evaluate(() => {
+    const dt = (window as unknown as { droppedForTest: DataTransfer }).droppedForTest;
+    document.body.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  });
+  const report = page.getByTestId('import-report');
+  await expect(report).toBeVisible({ timeout: 60_000 });
+  await expect(report).toContainText('Imported 2 new images');
+  await expect(report.getByRole('row', { name: /broken\.jpg/ })).toContainText('not an image');
+  await shot(page, testInfo, '31-drop-report');
+  await page.getByRole('button', { name: 'Done', exact: true }).click();
+  await expect(gallery(page)).toHaveAccessibleName('Images, 2 images');
+  await expect(page.getByTestId('filter-unlabeled')).toContainText('2');
+});
