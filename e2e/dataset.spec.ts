@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Page, TestInfo } from '@playwright/test';
 import { expect, test } from './fixtures.ts';
-import { freshDir, ROOT, SHARED } from './hosts.ts';
+import { ROOT, SHARED } from './hosts.ts';
 
 const TRASHNET = path.join(SHARED, 'data', 'trashnet');
 
@@ -123,7 +123,8 @@ test('import TrashNet, label by keyboard, undo, filter, exclude and restore; all
 
 test('three images: a report with a bad file, preview and labeling from it, class deletion, help', async ({ studio }, testInfo) => {
   const { page } = studio;
-  const folder = freshDir('three');
+  const folder = path.join(studio.workDir, 'three');
+  fs.mkdirSync(folder);
   const sample = path.join(ROOT, 'resources', 'sample');
   fs.mkdirSync(path.join(folder, 'glass'));
   fs.mkdirSync(path.join(folder, 'metal'));

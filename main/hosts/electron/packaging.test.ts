@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { builtinModules, createRequire } from 'node:module';
-import os from 'node:os';
 import nodePath from 'node:path';
 import { test } from 'node:test';
 import * as esbuild from 'esbuild';
@@ -85,9 +84,17 @@ test('fuses: no Node.js by environment or flags, the app only from its archive',
 
 /** A bundle made from source the way scripts/build.mjs makes it (dist/ may be older than the source). */
 async function bundle(entry: string, built: string): Promise<string> {
-  const out = nodePath.join(fs.mkdtempSync(nodePath.join(os.tmpdir(), 'seedbed-bundle-')), built);
-  await esbuild.build({ entryPoints: [nodePath.join(ROOT, entry)], outfile: out, bundle: true, platform: 'node', format: 'esm', packages: 'external', logLevel: 'silent' });
-  return fs.readFileSync(out, 'utf8');
+  const result = await esbuild.build({
+    entryPoints: [nodePath.join(ROOT, entry)],
+    outfile: built, // in memory (write: false): names the output, writes nothing
+    write: false,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    packages: 'external',
+    logLevel: 'silent',
+  });
+  return result.outputFiles[0]!.text;
 }
 
 function importedPackages(code: string): Set<string> {

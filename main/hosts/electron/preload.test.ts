@@ -2,8 +2,6 @@
 // This runs the bundled preload in a bare VM context with exactly that, and checks what it
 // gives the page. Electron itself is not needed.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
 import nodePath from 'node:path';
 import { test } from 'node:test';
 import vm from 'node:vm';
@@ -17,17 +15,17 @@ const ROOT = nodePath.resolve(import.meta.dirname, '..', '..', '..');
  * older than the source under test).
  */
 async function preloadBundle(): Promise<string> {
-  const out = nodePath.join(fs.mkdtempSync(nodePath.join(os.tmpdir(), 'seedbed-preload-')), 'preload.cjs');
-  await esbuild.build({
+  const result = await esbuild.build({
     entryPoints: [nodePath.join(ROOT, 'main/hosts/electron/preload.ts')],
-    outfile: out,
+    outfile: 'preload.cjs', // in memory (write: false): names the output, writes nothing
+    write: false,
     bundle: true,
     platform: 'node',
     format: 'cjs',
     external: ['electron'],
     logLevel: 'silent',
   });
-  return fs.readFileSync(out, 'utf8');
+  return result.outputFiles[0]!.text;
 }
 
 interface Exposed {
