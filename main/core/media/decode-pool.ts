@@ -6,7 +6,7 @@ import os from 'node:os';
 import type { CoreContext } from '../context.ts';
 import { WorkerPool, type TaskOptions } from '../jobs/pool.ts';
 import type { AnswerTo, DecodeAnswer, DecodeRequest } from './decode-protocol.ts';
-import { decodeWorkerUrl } from './worker-url.ts';
+import { workerEntryUrl } from '../jobs/worker-url.ts';
 
 export interface DecodePool {
   readonly size: number;
@@ -18,7 +18,7 @@ class DecodeWorkers implements DecodePool {
   readonly #pool: WorkerPool<DecodeRequest, DecodeAnswer>;
 
   constructor(size: number) {
-    this.#pool = new WorkerPool<DecodeRequest, DecodeAnswer>(decodeWorkerUrl(), { size, name: 'decode' });
+    this.#pool = new WorkerPool<DecodeRequest, DecodeAnswer>(workerEntryUrl(import.meta.url, 'decode.worker'), { size, name: 'decode' });
   }
 
   get size(): number {

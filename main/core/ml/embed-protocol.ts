@@ -1,0 +1,22 @@
+/** What the embedding workers are asked and answer (see embed.worker.ts). */
+
+export interface EmbedRequest {
+  type: 'embed';
+  /** A BACKBONES id, e.g. mobilenet_v1_0.25_224. */
+  backbone: string;
+  /** The folder holding its model.json (resolved on the main thread by resolveBackboneDir). */
+  modelDir: string;
+  /** Image files; each is decoded, oriented, centre-cropped to a square and resized to 224×224. */
+  paths: string[];
+}
+
+export interface EmbedAnswer {
+  /** Row-major [paths.length × dims]; transferred, not copied. */
+  embeddings: Float32Array<ArrayBuffer>;
+  dims: number;
+  /** tf.getBackend() in that worker, and how it was chosen. */
+  backend: string;
+  backendDetail: string;
+  /** tf.memory().numTensors after the batch: flat across batches (the loaded weights only). */
+  numTensors: number;
+}
