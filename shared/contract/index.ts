@@ -209,6 +209,8 @@ export interface DirListing {
   path: string;
   parent: string | null;
   entries: DirEntry[];
+  /** Images in this folder, all of them (only the first few thousand are in `entries`). */
+  imageCount: number;
 }
 
 export interface HostInfo {
