@@ -5,6 +5,21 @@
  */
 import { z } from 'zod';
 import type { METHOD_NAMES } from './names.ts';
+import {
+  trainConfigPatchSchema,
+  type BackboneInfo,
+  type ExportResult,
+  type ImagePrediction,
+  type Prediction,
+  type PredictFolderResult,
+  type RunDetail,
+  type RunEpochEvent,
+  type RunSummary,
+  type RuntimeInfo,
+  type SplitAssignmentResult,
+} from './training.ts';
+
+export * from './training.ts';
 
 // ---------- shared vocabulary ----------
 
@@ -15,7 +30,8 @@ export type Split = z.infer<typeof splitSchema>;
 export const imageStatusSchema = z.enum(['active', 'excluded']);
 export type ImageStatus = z.infer<typeof imageStatusSchema>;
 
-export type LabelSource = 'human' | 'imported' | 'pseudo';
+/** 'model': the user accepted a model's prediction (model-assisted). */
+export type LabelSource = 'human' | 'imported' | 'pseudo' | 'model';
 
 const id = z
   .number({ error: 'Expected an id (a whole number).' })
@@ -71,6 +87,8 @@ export interface ImageRow {
   status: ImageStatus;
   classId: number | null;
   split: Split | null;
+  /** The project's current model's prediction (the latest run that predicted), or null. */
+  prediction: Prediction | null;
 }
 
 export interface LabelEvent {
@@ -102,6 +120,14 @@ export const galleryFilterSchema = z.object({
   tag: z
     .object({ key: z.string().min(1).max(64), value: z.string().max(256).optional() })
     .optional(),
+  /** Images the current model predicts as any of these classes. */
+  predictedClassIds: z.array(id).max(1000).optional(),
+  /** Prediction confidence within [min, max] (0–1); images without a prediction drop out. */
+  confidence: z.object({ min: z.number().min(0).max(1).optional(), max: z.number().min(0).max(1).optional() }).optional(),
+  /** Labelled images whose prediction differs from their label. */
+  disagree: z.boolean().optional(),
+  /** Gallery order: by path (default), or by prediction confidence, least sure first or most sure first. */
+  sort: z.enum(['path', 'confidence-asc', 'confidence-desc']).optional(),
 });
 export type GalleryFilter = z.infer<typeof galleryFilterSchema>;
 
@@ -142,7 +168,7 @@ export interface HistoryState {
   redoLabel: string | null;
 }
 
-export type JobKind = 'import';
+export type JobKind = 'import' | 'embed' | 'train' | 'predict' | 'download';
 export type JobStatus = 'running' | 'done' | 'failed' | 'cancelled';
 
 export interface JobInfo {
@@ -235,7 +261,7 @@ function result<R>() {
 const none = z.object({}).strict();
 const jobId = z.string().min(1).max(100);
 export const uploadBatchId = z.string().regex(/^[a-z0-9-]{8,64}$/, 'Upload batch ids are 8–64 lowercase letters, digits or dashes.');
-const pickPurpose = z.enum(['import-folder', 'import-files', 'import-csv', 'open-project', 'new-project']);
+const pickPurpose = z.enum(['import-folder', 'import-files', 'import-csv', 'open-project', 'new-project', 'export-folder', 'models-folder']);
 export type PickPurpose = z.infer<typeof pickPurpose>;
 
 export const methods = {
@@ -326,6 +352,42 @@ export const methods = {
 
   'jobs.list': result<JobInfo[]>()(none),
   'jobs.cancel': result<null>()(z.object({ jobId }).strict()),
+
+  /** The MobileNet backbones Seedbed knows, and where each one's weights are. */
+  'ml.backbones': result<BackboneInfo[]>()(none),
+  /** Which TensorFlow.js backend runs, on how many workers. */
+  'ml.runtime': result<RuntimeInfo>()(none),
+  /** A folder holding backbone weights (<id>/model.json); null forgets it. Remembered across launches. */
+  'ml.setModelsFolder': result<BackboneInfo[]>()(z.object({ path: path.nullable() }).strict()),
+  /** Downloads a backbone from its official URL into the app's model cache (only when asked). */
+  'ml.download': result<{ jobId: string }>()(z.object({ backbone: z.string().min(1).max(100) }).strict()),
+
+  /** Gives labelled images without a split one: stratified per class, seeded, stable, leakage-safe. */
+  'splits.assign': result<SplitAssignmentResult>()(
+    z.object({ seed: z.number().int().min(0).max(2 ** 31 - 1).optional(), reassign: z.boolean().optional() }).strict(),
+  ),
+
+  /** Starts a training run: splits, embeddings (cached), head training, optional fine-tuning, test metrics. */
+  'train.start': result<{ jobId: string; runId: number }>()(z.object({ config: trainConfigPatchSchema }).strict()),
+  'runs.list': result<RunSummary[]>()(none),
+  'runs.get': result<RunDetail>()(z.object({ runId: id }).strict()),
+  'runs.rename': result<RunSummary>()(z.object({ runId: id, name: z.string().trim().min(1).max(120) }).strict()),
+  /** Deletes a run, its model files and its predictions. */
+  'runs.delete': result<null>()(z.object({ runId: id }).strict()),
+
+  /** Predicts images of the project with a run; the gallery then shows its predictions. */
+  'predict.start': result<{ jobId: string }>()(
+    z.object({ runId: id, scope: z.enum(['unlabeled', 'all']) }).strict(),
+  ),
+  /** Predicts every image in a folder on disk (nothing is imported). */
+  'predict.folder': result<PredictFolderResult>()(z.object({ runId: id, dir: path }).strict()),
+  /** One image's prediction with every class's probability, or null when it has none. */
+  'predictions.get': result<ImagePrediction | null>()(z.object({ imageId: id }).strict()),
+  /** Labels each image with its current prediction (label source: model). Undoable. */
+  'predictions.accept': result<{ changed: number }>()(z.object({ imageIds: ids }).strict()),
+
+  /** Writes the run's model (backbone + head, one TF.js layers model), labels.json and metadata.json into a folder. */
+  'export.run': result<ExportResult>()(z.object({ runId: id, dir: path }).strict()),
 } as const;
 
 export type Methods = typeof methods;
@@ -345,6 +407,10 @@ export interface Events {
   'dataset.changed': { reason: string };
   'project.changed': ProjectInfo | null;
   'history.changed': HistoryState;
+  /** A training run finished an epoch. */
+  'run.epoch': RunEpochEvent;
+  /** A run was created, finished, renamed or deleted, or its predictions changed. */
+  'runs.changed': { runId: number | null };
 }
 export type EventName = keyof Events;
 /** An event on the wire; checking `event` narrows `data`. */
@@ -417,6 +483,8 @@ export const EVENT_NAMES: EventName[] = [
   'dataset.changed',
   'project.changed',
   'history.changed',
+  'run.epoch',
+  'runs.changed',
 ];
 
 export { IPC_EVENT_CHANNEL, IPC_INVOKE_CHANNEL, MEDIA_SCHEME, METHOD_NAMES } from './names.ts';

@@ -39,6 +39,21 @@ export const METHOD_NAMES = [
   'import.report',
   'jobs.list',
   'jobs.cancel',
+  'ml.backbones',
+  'ml.runtime',
+  'ml.setModelsFolder',
+  'ml.download',
+  'splits.assign',
+  'train.start',
+  'runs.list',
+  'runs.get',
+  'runs.rename',
+  'runs.delete',
+  'predict.start',
+  'predict.folder',
+  'predictions.get',
+  'predictions.accept',
+  'export.run',
 ] as const satisfies readonly MethodName[];
 
 export const IPC_INVOKE_CHANNEL = 'seedbed:invoke';

@@ -155,6 +155,30 @@ describe('migrations', () => {
     }
   });
 
+  test('migration 4 adds training tables and the model label source; labels, history and indexes survive the rebuild', () => {
+    const db = openRaw();
+    try {
+      migrate(db, MIGRATIONS.slice(0, 1));
+      seedVersion1(db);
+      migrate(db, MIGRATIONS.slice(0, 3));
+      const before = version1Data(db);
+      assert.equal(migrate(db, MIGRATIONS.slice(0, 4)), 4);
+      assert.deepEqual(version1Data(db), before);
+      for (const table of ['embeddings', 'runs', 'run_epochs', 'predictions']) assert.ok(tableNames(db).includes(table), table);
+      assert.ok(indexNames(db).includes('labels_class') && indexNames(db).includes('label_history_image'));
+      db.prepare("UPDATE labels SET source = 'model' WHERE image_id = 1").run();
+      db.prepare("INSERT INTO label_history (image_id, class_id, class_name, source, at) VALUES (1, 1, 'glass', 'model', 40)").run();
+      assert.throws(() => db.prepare("UPDATE labels SET source = 'guess' WHERE image_id = 1").run(), /CHECK constraint failed/);
+      // The rebuilt tables keep their foreign keys: deleting an image still takes its label along.
+      db.prepare('DELETE FROM images WHERE id = 2').run();
+      assert.equal(db.prepare('SELECT COUNT(*) FROM labels WHERE image_id = 2').pluck().get(), 0);
+      assert.deepEqual(db.pragma('foreign_key_check'), []);
+      db.prepare('UPDATE images SET derived_from = 1 WHERE id = 1').run();
+    } finally {
+      db.close();
+    }
+  });
+
   test('migrating an up-to-date project changes nothing', () => {
     const db = openRaw();
     try {
