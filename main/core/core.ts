@@ -13,6 +13,8 @@ import type { Store } from './store/open.ts';
 import { projectHandlers } from './project.ts';
 import { datasetHandlers } from './data/dataset-handlers.ts';
 import { importHandlers } from './data/import-handlers.ts';
+import { mlHandlers } from './ml/ml-handlers.ts';
+import { exportRun } from './ml/export.ts';
 import { resolveMedia, type MediaFile, type MediaKind } from './media/media-files.ts';
 
 /** The studio's behaviour, host-agnostic: hosts call `dispatch` and forward `events`. */
@@ -30,6 +32,8 @@ export class Core implements CoreContext {
       ...projectHandlers(this, (store) => this.#setStore(store)),
       ...datasetHandlers(this),
       ...importHandlers(this),
+      ...mlHandlers(this),
+      'export.run': ({ runId, dir }) => exportRun(this, runId, dir, options.host.appVersion),
     };
   }
 

@@ -6,6 +6,7 @@ import type { CoreContext } from './context.ts';
 import { CoreError } from './errors.ts';
 import { startImport } from './data/import-handlers.ts';
 import { recoverInterruptedJobs } from './jobs/manager.ts';
+import { recoverInterruptedRuns } from './ml/runs.ts';
 import { openStore, PROJECT_EXTENSION, type Store } from './store/open.ts';
 
 const RECENT_LIMIT = 10;
@@ -159,6 +160,7 @@ export function projectHandlers(
 
   function activate(store: Store): ProjectInfo {
     recoverInterruptedJobs(store.db);
+    recoverInterruptedRuns(store);
     setStore(store);
     const info = projectInfo(store);
     if (!info.isSample) recent.add(store.path);

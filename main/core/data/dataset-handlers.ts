@@ -1,4 +1,5 @@
 import type { Database } from 'better-sqlite3';
+import { acceptPredictions } from '../ml/predictions.ts';
 import type { Handlers } from '../../../shared/contract/index.ts';
 import type { CoreContext } from '../context.ts';
 import { CoreError } from '../errors.ts';
@@ -27,7 +28,8 @@ export type DatasetMethods =
   | 'classes.delete'
   | 'history.state'
   | 'history.undo'
-  | 'history.redo';
+  | 'history.redo'
+  | 'predictions.accept';
 
 /** Querying, labeling, class management and undo/redo over the open project. */
 export function datasetHandlers(ctx: CoreContext): Pick<Handlers, DatasetMethods> {
@@ -81,6 +83,7 @@ export function datasetHandlers(ctx: CoreContext): Pick<Handlers, DatasetMethods
     'classes.merge': ({ sourceId, targetId }) =>
       change('classes', (d, at) => mergeClasses(d, sourceId, targetId, at)),
     'classes.delete': ({ id }) => change('classes', (d, at) => deleteClass(d, id, at)),
+    'predictions.accept': ({ imageIds }) => change('labels', (d, at) => acceptPredictions(d, imageIds, at)),
     'history.state': () => historyState(db()),
     'history.undo': () => replay('undo', undoLast),
     'history.redo': () => replay('redo', redoNext),

@@ -7,6 +7,7 @@ import type {
   ImageRow,
   LabelEvent,
   LabelSource,
+  Prediction,
 } from '../../../shared/contract/index.ts';
 import { CoreError } from '../errors.ts';
 import { canCache, dataVersion } from './data-version.ts';
@@ -26,7 +27,7 @@ interface FilterSql {
 }
 
 /** Turns a filter into a WHERE clause over `images i` with named parameters. */
-export function filterSql(filter: GalleryFilter): FilterSql {
+export function filterSql(db: Database, filter: GalleryFilter): FilterSql {
   const conditions: string[] = [];
   const params: Record<string, string | number> = {};
 
@@ -80,7 +81,38 @@ export function filterSql(filter: GalleryFilter): FilterSql {
     }
   }
 
+  const predicted = filter.predictedClassIds ?? [];
+  const confidence = filter.confidence;
+  if (predicted.length || confidence || filter.disagree || filter.sort?.startsWith('confidence')) {
+    params.predictionRun = predictionRunId(db) ?? -1;
+  }
+  if (predicted.length) {
+    params.predictedClassIds = JSON.stringify(predicted);
+    conditions.push(
+      `i.id IN (SELECT p.image_id FROM predictions p JOIN runs r ON r.id = p.run_id, json_each(r.classes) c
+                WHERE p.run_id = @predictionRun AND c.key = p.class_index AND json_extract(c.value, '$.id') IN (SELECT value FROM json_each(@predictedClassIds)))`,
+    );
+  }
+  if (confidence && (confidence.min !== undefined || confidence.max !== undefined)) {
+    params.confidenceMin = confidence.min ?? 0;
+    params.confidenceMax = confidence.max ?? 1;
+    conditions.push(
+      'i.id IN (SELECT image_id FROM predictions WHERE run_id = @predictionRun AND confidence BETWEEN @confidenceMin AND @confidenceMax)',
+    );
+  }
+  if (filter.disagree) {
+    conditions.push(
+      `i.id IN (SELECT p.image_id FROM predictions p JOIN runs r ON r.id = p.run_id JOIN labels l ON l.image_id = p.image_id, json_each(r.classes) c
+                WHERE p.run_id = @predictionRun AND c.key = p.class_index AND json_extract(c.value, '$.id') <> l.class_id)`,
+    );
+  }
+
   return { where: conditions.length ? `WHERE ${conditions.join(' AND ')}` : '', params };
+}
+
+/** The run whose predictions the gallery shows: the latest one that predicted anything. */
+export function predictionRunId(db: Database): number | null {
+  return (db.prepare('SELECT MAX(run_id) FROM predictions').pluck().get() as number | null) ?? null;
 }
 
 /** Makes `%`, `_` and `\` match themselves in a LIKE pattern that uses ESCAPE '\'. */
@@ -123,7 +155,18 @@ export function orderedImageIds(db: Database, filter: GalleryFilter): readonly n
 }
 
 function queryOrderedIds(db: Database, filter: GalleryFilter): number[] {
-  const { where, params } = filterSql(filter);
+  const { where, params } = filterSql(db, filter);
+  if (filter.sort === 'confidence-asc' || filter.sort === 'confidence-desc') {
+    // Images without a prediction come last either way.
+    const direction = filter.sort === 'confidence-asc' ? 'ASC' : 'DESC';
+    return db
+      .prepare(
+        `SELECT i.id FROM images i LEFT JOIN predictions p ON p.image_id = i.id AND p.run_id = @predictionRun ${where}
+         ORDER BY p.confidence IS NULL, p.confidence ${direction}, i.path, i.id`,
+      )
+      .pluck()
+      .all(params) as number[];
+  }
   return db.prepare(`SELECT i.id FROM images i ${where} ORDER BY i.path, i.id`).pluck().all(params) as number[];
 }
 
@@ -135,6 +178,10 @@ function filterKey(filter: GalleryFilter): string {
     [...(filter.splits ?? [])].sort(),
     filter.search ?? '',
     filter.tag ? [filter.tag.key, filter.tag.value ?? null] : null,
+    [...(filter.predictedClassIds ?? [])].sort((a, b) => a - b),
+    filter.confidence ? [filter.confidence.min ?? 0, filter.confidence.max ?? 1] : null,
+    filter.disagree === true,
+    filter.sort ?? 'path',
   ]);
 }
 
@@ -154,10 +201,43 @@ const ROW_COLUMNS = `i.id, i.path, i.sha256, i.width, i.height, i.format, i.byte
   l.class_id AS classId, s.split AS split`;
 const ROW_JOINS = 'LEFT JOIN labels l ON l.image_id = i.id LEFT JOIN splits s ON s.image_id = i.id';
 
-type RawRow = Omit<ImageRow, 'fileName'>;
+type RawRow = Omit<ImageRow, 'fileName' | 'prediction'>;
 
-function withFileName(row: RawRow): ImageRow {
-  return { ...row, fileName: nodePath.basename(row.path) };
+interface PredictionRow {
+  image_id: number;
+  run_id: number;
+  class_index: number;
+  confidence: number;
+  classes: string;
+}
+
+/** The current predictions of these images, by image id. */
+function predictionsOf(db: Database, imageIds: readonly number[]): Map<number, Prediction> {
+  const run = predictionRunId(db);
+  const out = new Map<number, Prediction>();
+  if (run === null || !imageIds.length) return out;
+  const rows = db
+    .prepare(
+      `SELECT p.image_id, p.run_id, p.class_index, p.confidence, r.classes FROM json_each(@ids) j
+       JOIN predictions p ON p.image_id = j.value AND p.run_id = @run JOIN runs r ON r.id = p.run_id`,
+    )
+    .all({ ids: JSON.stringify(imageIds), run }) as PredictionRow[];
+  let classes: { id: number; name: string }[] | null = null;
+  for (const r of rows) {
+    classes ??= JSON.parse(r.classes) as { id: number; name: string }[];
+    const c = classes[r.class_index];
+    out.set(r.image_id, { runId: r.run_id, classId: c ? currentClassId(db, c.id) : null, className: c?.name ?? '?', confidence: r.confidence });
+  }
+  return out;
+}
+
+/** A run's class may have been deleted since: its predictions then name no current class. */
+function currentClassId(db: Database, classId: number): number | null {
+  return db.prepare('SELECT id FROM classes WHERE id = ?').pluck().get(classId) === undefined ? null : classId;
+}
+
+function withFileName(row: RawRow, prediction: Prediction | null = null): ImageRow {
+  return { ...row, fileName: nodePath.basename(row.path), prediction };
 }
 
 /** Rows for the given images, in the order given. */
@@ -168,7 +248,8 @@ export function imageRows(db: Database, imageIds: readonly number[]): ImageRow[]
       `SELECT ${ROW_COLUMNS} FROM json_each(@ids) j JOIN images i ON i.id = j.value ${ROW_JOINS} ORDER BY j.key`,
     )
     .all({ ids: JSON.stringify(imageIds) }) as RawRow[];
-  return rows.map(withFileName);
+  const predictions = predictionsOf(db, imageIds);
+  return rows.map((r) => withFileName(r, predictions.get(r.id) ?? null));
 }
 
 /** Everything the preview shows about one image. */
@@ -189,7 +270,7 @@ export function imageDetail(db: Database, imageId: number): ImageDetail {
     )
     .all(imageId) as LabelEvent[];
   return {
-    ...withFileName(row),
+    ...withFileName(row, predictionsOf(db, [imageId]).get(imageId) ?? null),
     paths: [row.path, ...otherPaths],
     tags: tagsOfImage(db, imageId),
     labelHistory,

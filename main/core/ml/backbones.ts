@@ -61,14 +61,6 @@ export function availableBackbones(sources: WeightSources = {}): BackboneSpec[] 
   return BACKBONES.filter((b) => resolveBackboneDir(b.id, sources) !== null);
 }
 
-/** The official download: not built yet; never called by tests. */
-export function downloadBackbone(id: string): never {
-  throw new CoreError(
-    'unsupported',
-    `Seedbed cannot download ${id} yet (not available offline yet). Choose a folder that holds ${id}/model.json, or set SEEDBED_MODELS_DIR.`,
-  );
-}
-
 /** A tf.io handler reading model.json and its weight shards with fs (no fetch, no file:// URLs). */
 export function fileHandler(modelJsonPath: string): tf.io.IOHandler {
   return {

@@ -40,14 +40,14 @@ export class EmbedPool {
   async embedAll(
     request: Omit<EmbedRequest, 'type'>,
     options: TaskOptions & { batchSize?: number; onBatch?: (done: number, total: number) => void } = {},
-  ): Promise<{ embeddings: Float32Array; dims: number; backend: string; backendDetail: string }> {
+  ): Promise<{ embeddings: Float32Array; errors: (string | null)[]; dims: number; backend: string; backendDetail: string }> {
     const batchSize = Math.max(1, options.batchSize ?? 16);
     const batches: string[][] = [];
     for (let i = 0; i < request.paths.length; i += batchSize) batches.push(request.paths.slice(i, i + batchSize));
     let done = 0;
     const answers = await Promise.all(
       batches.map(async (paths) => {
-        const answer = await this.#pool.run({ type: 'embed', backbone: request.backbone, modelDir: request.modelDir, paths }, options);
+        const answer = await this.#pool.run({ type: 'embed', backbone: request.backbone, modelDir: request.modelDir, paths, view: request.view }, options);
         done += paths.length;
         options.onBatch?.(done, request.paths.length);
         return answer;
@@ -56,12 +56,14 @@ export class EmbedPool {
     const first = answers[0];
     const dims = first?.dims ?? 0;
     const embeddings = new Float32Array(request.paths.length * dims);
+    const errors: (string | null)[] = [];
     let at = 0;
     for (const a of answers) {
       embeddings.set(a.embeddings, at);
       at += a.embeddings.length;
+      errors.push(...a.errors);
     }
-    return { embeddings, dims, backend: first?.backend ?? '', backendDetail: first?.backendDetail ?? '' };
+    return { embeddings, errors, dims, backend: first?.backend ?? '', backendDetail: first?.backendDetail ?? '' };
   }
 
   close(): Promise<void> {

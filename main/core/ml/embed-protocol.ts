@@ -8,11 +8,18 @@ export interface EmbedRequest {
   modelDir: string;
   /** Image files; each is decoded, oriented, centre-cropped to a square and resized to 224×224. */
   paths: string[];
+  /** Which view of each image: the centre crop, or its mirror image. Default 'center'. */
+  view?: EmbedView;
 }
 
+export const EMBED_VIEWS = ['center', 'flip'] as const;
+export type EmbedView = (typeof EMBED_VIEWS)[number];
+
 export interface EmbedAnswer {
-  /** Row-major [paths.length × dims]; transferred, not copied. */
+  /** Row-major [paths.length × dims]; transferred, not copied. Rows of failed files are zeros. */
   embeddings: Float32Array<ArrayBuffer>;
+  /** Per path: null, or why the file could not be read (the rest of the batch goes on). */
+  errors: (string | null)[];
   dims: number;
   /** tf.getBackend() in that worker, and how it was chosen. */
   backend: string;

@@ -4,16 +4,19 @@ import os from 'node:os';
 import nodePath from 'node:path';
 import { after, test } from 'node:test';
 import { CoreError } from '../errors.ts';
-import { availableBackbones, backboneSpec, downloadBackbone, resolveBackboneDir } from './backbones.ts';
+import { availableBackbones, backboneSpec, resolveBackboneDir } from './backbones.ts';
 import { EmbedPool } from './embed-pool.ts';
 
 const MODELS = process.env.SEEDBED_MODELS_DIR || nodePath.resolve(import.meta.dirname, '../../../../shared/models');
 const TRASHNET = nodePath.resolve(import.meta.dirname, '../../../../shared/data/trashnet');
+/** Embedding width of the smallest backbone, used by the pool tests. */
+const D = 128 + 256;
 const IMAGES = ['cardboard/cardboard1.jpg', 'glass/glass1.jpg', 'metal/metal1.jpg', 'paper/paper1.jpg'].map((f) => nodePath.join(TRASHNET, f));
 const SHARED = [
-  { id: 'mobilenet_v1_0.25_224', dims: 256, format: 'graph' },
-  { id: 'mobilenet_v1_0.75_224', dims: 768, format: 'layers' },
-  { id: 'mobilenet_v2_0.35_224', dims: 1280, format: 'layers' },
+  // Pooled features of the last 14×14 block and of the last block (features.ts).
+  { id: 'mobilenet_v1_0.25_224', dims: 128 + 256, format: 'graph' },
+  { id: 'mobilenet_v1_0.75_224', dims: 384 + 768, format: 'layers' },
+  { id: 'mobilenet_v2_0.35_224', dims: 32 + 1280, format: 'layers' },
 ];
 
 // One worker: the machine has 2 cores, and one worker keeps the tensor count per thread observable.
@@ -42,7 +45,6 @@ test('weights resolve from the user folder, then the app cache, then SEEDBED_MOD
   }
   assert.deepEqual(availableBackbones({ env }).map((b) => b.id), SHARED.map((s) => s.id));
   assert.throws(() => backboneSpec('resnet50'), (err: unknown) => err instanceof CoreError && err.code === 'invalid_input' && err.message.includes('mobilenet_v2_1.0_224'));
-  assert.throws(() => downloadBackbone(id), (err: unknown) => err instanceof CoreError && err.code === 'unsupported' && /not available offline yet/.test(err.message));
 });
 
 for (const model of SHARED) {
@@ -72,17 +74,38 @@ test('embedAll keeps the order of the paths across batches', async () => {
   const modelDir = resolveBackboneDir(id, { env: { SEEDBED_MODELS_DIR: MODELS } })!;
   const single = await pool.embedBatch({ backbone: id, modelDir, paths: IMAGES });
   const all = await pool.embedAll({ backbone: id, modelDir, paths: [...IMAGES].reverse() }, { batchSize: 3 });
-  assert.equal(all.dims, 256);
+  assert.equal(all.dims, D);
   for (let i = 0; i < IMAGES.length; i++) {
-    const expected = single.embeddings.subarray(i * 256, (i + 1) * 256);
-    const got = all.embeddings.subarray((IMAGES.length - 1 - i) * 256, (IMAGES.length - i) * 256);
-    for (let d = 0; d < 256; d++) assert.ok(Math.abs(expected[d]! - got[d]!) < 1e-4, `image ${i} dim ${d}`);
+    const expected = single.embeddings.subarray(i * D, (i + 1) * D);
+    const got = all.embeddings.subarray((IMAGES.length - 1 - i) * D, (IMAGES.length - i) * D);
+    for (let d = 0; d < D; d++) assert.ok(Math.abs(expected[d]! - got[d]!) < 1e-4, `image ${i} dim ${d}`);
   }
 });
 
-test('an unreadable image fails its batch with a message naming the file', async () => {
+test('an unreadable image is reported by name and the rest of its batch is embedded', async () => {
   const id = 'mobilenet_v1_0.25_224';
   const modelDir = resolveBackboneDir(id, { env: { SEEDBED_MODELS_DIR: MODELS } })!;
   const missing = nodePath.join(os.tmpdir(), 'seedbed-no-such-image.jpg');
-  await assert.rejects(pool.embedBatch({ backbone: id, modelDir, paths: [missing] }), (err: Error) => err.message.includes(missing));
+  const answer = await pool.embedBatch({ backbone: id, modelDir, paths: [missing, IMAGES[0]!] });
+  assert.match(answer.errors[0] ?? '', new RegExp(missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+  assert.equal(answer.errors[1], null);
+  const good = answer.embeddings.subarray(D, 2 * D);
+  assert.ok(good.some((v) => v !== 0), 'the readable image has an embedding');
+  assert.ok(answer.embeddings.subarray(0, D).every((v) => v === 0), 'the unreadable one is all zeros');
+});
+
+test('the flipped view is the mirror image: a different vector from the centre crop', async () => {
+  const id = 'mobilenet_v1_0.25_224';
+  const modelDir = resolveBackboneDir(id, { env: { SEEDBED_MODELS_DIR: MODELS } })!;
+  const center = await pool.embedBatch({ backbone: id, modelDir, paths: [IMAGES[0]!] });
+  const flip = await pool.embedBatch({ backbone: id, modelDir, paths: [IMAGES[0]!], view: 'flip' });
+  let diff = 0;
+  let cos = 0, na = 0, nb = 0;
+  for (let d = 0; d < D; d++) {
+    const a = center.embeddings[d]!, b = flip.embeddings[d]!;
+    diff = Math.max(diff, Math.abs(a - b));
+    cos += a * b; na += a * a; nb += b * b;
+  }
+  assert.ok(diff > 1e-3, 'a mirror image gives a different embedding');
+  assert.ok(cos / Math.sqrt(na * nb) > 0.8, 'but a similar one: the same object');
 });

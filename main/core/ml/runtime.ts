@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import nodePath from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { CoreError } from '../errors.ts';
+import { registerWasmGradientKernels } from './wasm-gradients.ts';
 
 export const BACKENDS = ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -51,7 +52,9 @@ async function tryWasm(): Promise<string | null> {
       wasm.setThreadsCount?.(1);
       wasmRegistered = true;
     }
-    return (await tf.setBackend('wasm')) ? null : 'the wasm backend did not start';
+    if (!(await tf.setBackend('wasm'))) return 'the wasm backend did not start';
+    registerWasmGradientKernels();
+    return null;
   } catch (err) {
     return `wasm is not usable here (${(err as Error).message})`;
   }

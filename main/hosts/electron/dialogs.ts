@@ -33,6 +33,16 @@ const OPEN_DIALOGS: Record<Exclude<PickPurpose, 'new-project'>, OpenDialogOption
     properties: ['openFile'],
     filters: [PROJECT_FILTER],
   },
+  'export-folder': {
+    title: 'Export the model into a folder',
+    buttonLabel: 'Export here',
+    properties: ['openDirectory', 'createDirectory'],
+  },
+  'models-folder': {
+    title: 'Choose a folder of pretrained networks',
+    buttonLabel: 'Use this folder',
+    properties: ['openDirectory'],
+  },
 };
 
 /** The native open or save dialog for one purpose; null when the user cancels. */
@@ -49,7 +59,7 @@ export async function pickPaths(window: BrowserWindow | null, purpose: PickPurpo
     return result.canceled || !result.filePath ? null : [result.filePath];
   }
   const options = { ...OPEN_DIALOGS[purpose], defaultPath: app.getPath('pictures') };
-  if (purpose === 'open-project') options.defaultPath = app.getPath('documents');
+  if (purpose === 'open-project' || purpose === 'export-folder' || purpose === 'models-folder') options.defaultPath = app.getPath('documents');
   const result = window ? await dialog.showOpenDialog(window, options) : await dialog.showOpenDialog(options);
   return result.canceled || result.filePaths.length === 0 ? null : result.filePaths;
 }

@@ -1,0 +1,152 @@
+/**
+ * The embedding cache: one vector per (image content, backbone, view), stored in the project.
+ * The backbone column holds a feature key (backbone id + which layers are pooled), so a
+ * change of feature definition never mixes old and new vectors.
+ * An image is embedded once; a later run, a new image or a re-import only embeds what is
+ * missing. Vectors are little-endian float32 BLOBs.
+ */
+import fs from 'node:fs';
+import type { Database } from 'better-sqlite3';
+import type { EmbedPool } from './embed-pool.ts';
+import type { EmbedView } from './embed-protocol.ts';
+
+export interface EmbedTarget {
+  imageId: number;
+  sha256: string;
+}
+
+export interface EmbedProgress {
+  done: number;
+  total: number;
+}
+
+export interface EnsureResult {
+  /** Vectors computed now. */
+  computed: number;
+  /** Vectors that were already stored. */
+  cached: number;
+  /** Images whose file could not be read: the path and the problem. */
+  failed: { imageId: number; path: string; reason: string }[];
+  seconds: number;
+  backend: string | null;
+  backendDetail: string | null;
+}
+
+/** Images per worker request: big enough to amortise the call, small enough for smooth progress and prompt cancel. */
+const BATCH = 16;
+
+export function toBlob(vector: Float32Array): Buffer {
+  return Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength);
+}
+
+export function fromBlob(blob: Buffer): Float32Array {
+  // Copy: the Buffer may sit at an offset that is not float-aligned in a shared pool.
+  const out = new Float32Array(blob.byteLength / 4);
+  new Uint8Array(out.buffer).set(blob);
+  return out;
+}
+
+/** Of these contents, those without a stored vector for (backbone, view). */
+export function missingEmbeddings(db: Database, featureKey: string, view: EmbedView, targets: EmbedTarget[]): EmbedTarget[] {
+  const have = db.prepare('SELECT 1 FROM embeddings WHERE sha256 = ? AND backbone = ? AND view = ?').pluck();
+  return targets.filter((t) => !have.get(t.sha256, featureKey, view));
+}
+
+/** Every readable path of an image, first path first: a moved or deleted first copy falls back to another. */
+function readablePath(db: Database, imageId: number): string | null {
+  const rows = db
+    .prepare(
+      `SELECT path FROM (SELECT path, 0 AS o FROM images WHERE id = @id UNION ALL SELECT path, 1 AS o FROM image_paths WHERE image_id = @id) ORDER BY o`,
+    )
+    .pluck()
+    .all({ id: imageId }) as string[];
+  for (const p of rows) if (fs.existsSync(p)) return p;
+  return rows[0] ?? null;
+}
+
+/**
+ * Computes and stores the vectors these images lack. Batches run on every worker; each
+ * finished batch is written at once (a cancelled job keeps what it finished). `signal`
+ * cancels between batches.
+ */
+export async function ensureEmbeddings(
+  db: Database,
+  pool: EmbedPool,
+  request: { backbone: string; featureKey: string; modelDir: string; view: EmbedView; targets: EmbedTarget[] },
+  options: { signal?: AbortSignal; onProgress?: (p: EmbedProgress) => void } = {},
+): Promise<EnsureResult> {
+  const started = performance.now();
+  // Two images with one content are one image row; a target list may still repeat one.
+  const unique = [...new Map(request.targets.map((t) => [t.sha256, t])).values()];
+  const missing = missingEmbeddings(db, request.featureKey, request.view, unique);
+  const result: EnsureResult = { computed: 0, cached: unique.length - missing.length, failed: [], seconds: 0, backend: null, backendDetail: null };
+  const total = missing.length;
+  options.onProgress?.({ done: 0, total });
+  if (!total) return { ...result, seconds: (performance.now() - started) / 1000 };
+
+  const insert = db.prepare(
+    `INSERT OR REPLACE INTO embeddings (sha256, backbone, view, dims, vector, created_at) VALUES (@sha256, @backbone, @view, @dims, @vector, @at)`,
+  );
+  const batches: EmbedTarget[][] = [];
+  for (let i = 0; i < missing.length; i += BATCH) batches.push(missing.slice(i, i + BATCH));
+  let done = 0;
+  let next = 0;
+  // As many batches in flight as there are workers, so every core works and a cancel stops soon.
+  const lanes = Array.from({ length: Math.max(1, pool.size) }, async () => {
+    while (next < batches.length) {
+      options.signal?.throwIfAborted();
+      const batch = batches[next++]!;
+      const paths = batch.map((t) => readablePath(db, t.imageId));
+      const readable = batch.filter((_, i) => paths[i] !== null);
+      for (const [i, t] of batch.entries()) {
+        if (paths[i] === null) result.failed.push({ imageId: t.imageId, path: `image ${t.imageId}`, reason: 'the project records no file for it' });
+      }
+      const answer = await pool.embedBatch(
+        { backbone: request.backbone, modelDir: request.modelDir, paths: paths.filter((p): p is string => p !== null), view: request.view },
+        { signal: options.signal },
+      );
+      result.backend ??= answer.backend;
+      result.backendDetail ??= answer.backendDetail;
+      const at = Date.now();
+      db.transaction(() => {
+        readable.forEach((t, i) => {
+          const error = answer.errors[i];
+          if (error) {
+            result.failed.push({ imageId: t.imageId, path: paths[batch.indexOf(t)]!, reason: error });
+            return;
+          }
+          const vector = answer.embeddings.subarray(i * answer.dims, (i + 1) * answer.dims);
+          insert.run({ sha256: t.sha256, backbone: request.featureKey, view: request.view, dims: answer.dims, vector: toBlob(vector), at });
+          result.computed++;
+        });
+      })();
+      done += batch.length;
+      options.onProgress?.({ done, total });
+    }
+  });
+  await Promise.all(lanes);
+  result.seconds = (performance.now() - started) / 1000;
+  return result;
+}
+
+/**
+ * The stored vectors of these contents as one row-major matrix, in the order given. Contents
+ * without a vector are left out and listed in `missing`.
+ */
+export function loadEmbeddings(
+  db: Database,
+  featureKey: string,
+  view: EmbedView,
+  shas: string[],
+): { x: Float32Array; dims: number; present: boolean[] } {
+  const get = db.prepare('SELECT dims, vector FROM embeddings WHERE sha256 = ? AND backbone = ? AND view = ?');
+  const rows = shas.map((sha) => get.get(sha, featureKey, view) as { dims: number; vector: Buffer } | undefined);
+  const dims = rows.find((r) => r)?.dims ?? 0;
+  const x = new Float32Array(shas.length * dims);
+  const present = rows.map((r, i) => {
+    if (!r || r.dims !== dims) return false;
+    x.set(fromBlob(r.vector), i * dims);
+    return true;
+  });
+  return { x, dims, present };
+}

@@ -1,0 +1,194 @@
+/**
+ * Predictions: a run classifies project images (stored, shown in the gallery), or a folder
+ * on disk (answered, not stored). A run that was not fine-tuned classifies cached embeddings
+ * with its head; a fine-tuned run needs its whole model, image by image.
+ */
+import fs from 'node:fs';
+import nodePath from 'node:path';
+import type { Database } from 'better-sqlite3';
+import type { ImagePrediction, PredictFolderResult } from '../../../shared/contract/index.ts';
+import type { CoreContext } from '../context.ts';
+import type { Change } from '../data/history.ts';
+import { applyLabels, labelGroups, type LabelGroup } from '../data/labels-store.ts';
+import { predictionRunId } from '../data/gallery.ts';
+import { CoreError } from '../errors.ts';
+import { formatFromExtension, isSupportedFormat } from '../media/image-safety.ts';
+import { ensureEmbeddings, fromBlob, loadEmbeddings, toBlob } from './embeddings.ts';
+import { featureKey, modelDirFor } from './models.ts';
+import { getRunRow, runClasses, runDir } from './runs.ts';
+import type { PredictOutcome } from './train-protocol.ts';
+import { runInTrainWorker } from './train-runner.ts';
+import { embedPool } from './training.ts';
+import { noteRuntime } from './runtime-info.ts';
+
+function requireUsableRun(db: Database, runId: number) {
+  const run = getRunRow(db, runId);
+  if (run.status !== 'done' || !run.model_dir) {
+    throw new CoreError('invalid_input', `${run.name} has no trained model (it is ${run.status}). Choose a finished run.`);
+  }
+  return run;
+}
+
+export function startPredict(ctx: CoreContext, runId: number, scope: 'unlabeled' | 'all'): { jobId: string } {
+  const store = ctx.requireStore();
+  const run = requireUsableRun(store.db, runId);
+  const targets = store.db
+    .prepare(
+      `SELECT i.id AS imageId, i.sha256, i.path FROM images i WHERE i.status = 'active'
+       ${scope === 'unlabeled' ? 'AND i.id NOT IN (SELECT image_id FROM labels)' : ''} ORDER BY i.path, i.id`,
+    )
+    .all() as { imageId: number; sha256: string; path: string }[];
+  if (!targets.length) {
+    throw new CoreError('invalid_input', scope === 'unlabeled' ? 'Every image is labelled: there is nothing unlabelled to predict.' : 'The project has no images to predict.');
+  }
+  const job = ctx.jobs.start(
+    { kind: 'predict', title: `Predict ${targets.length} images with ${run.name}`, params: { runId, scope } },
+    async (job) => {
+      const db = job.store.db;
+      const dir = runDir(job.store, runId);
+      let outcome: PredictOutcome;
+      let predicted = targets;
+      if (run.fine_tuned) {
+        outcome = await runInTrainWorker<PredictOutcome>(
+          { type: 'predict', runDir: dir, files: targets.map((t) => t.path), backbone: { id: run.backbone, modelDir: modelDirFor(ctx, run.backbone) } },
+          { signal: job.signal, onMessage: (m) => m.type === 'progress' && job.progress(m.done, m.total) },
+        );
+      } else {
+        const key = featureKey(run.backbone);
+        const pool = embedPool(ctx);
+        const embedded = await ensureEmbeddings(
+          db,
+          pool,
+          { backbone: run.backbone, featureKey: key, modelDir: modelDirFor(ctx, run.backbone), view: 'center', targets },
+          { signal: job.signal, onProgress: ({ done, total }) => job.progress(done, total + 1) },
+        );
+        if (embedded.backendDetail) noteRuntime(embedded.backendDetail, pool.size);
+        const loaded = loadEmbeddings(db, key, 'center', targets.map((t) => t.sha256));
+        predicted = targets.filter((_, i) => loaded.present[i]);
+        const x = new Float32Array(predicted.length * loaded.dims);
+        let row = 0;
+        targets.forEach((_, i) => {
+          if (loaded.present[i]) x.set(loaded.x.subarray(i * loaded.dims, (i + 1) * loaded.dims), row++ * loaded.dims);
+        });
+        outcome = await runInTrainWorker<PredictOutcome>(
+          { type: 'predict', runDir: dir, embeddings: { x, n: predicted.length, dims: loaded.dims } },
+          { signal: job.signal },
+        );
+      }
+      const at = Date.now();
+      const k = outcome.numClasses;
+      const insert = db.prepare(
+        `INSERT OR REPLACE INTO predictions (run_id, image_id, class_index, confidence, probabilities, created_at)
+         VALUES (@runId, @imageId, @classIndex, @confidence, @probabilities, @at)`,
+      );
+      let stored = 0;
+      db.transaction(() => {
+        predicted.forEach((t, i) => {
+          if (outcome.errors[i]) return;
+          const probs = outcome.probabilities.subarray(i * k, (i + 1) * k);
+          let best = 0;
+          for (let c = 1; c < k; c++) if (probs[c]! > probs[best]!) best = c;
+          insert.run({ runId, imageId: t.imageId, classIndex: best, confidence: probs[best]!, probabilities: toBlob(probs), at });
+          stored++;
+        });
+      })();
+      ctx.events.emit('dataset.changed', { reason: 'predictions' });
+      ctx.events.emit('runs.changed', { runId });
+      return { predicted: stored, failed: targets.length - stored };
+    },
+  );
+  return { jobId: job.id };
+}
+
+/** One image's prediction, every class with its probability. */
+export function imagePrediction(db: Database, imageId: number): ImagePrediction | null {
+  const run = predictionRunId(db);
+  if (run === null) return null;
+  const row = db.prepare('SELECT class_index, confidence, probabilities FROM predictions WHERE run_id = ? AND image_id = ?').get(run, imageId) as
+    | { class_index: number; confidence: number; probabilities: Buffer }
+    | undefined;
+  if (!row) return null;
+  const classes = runClasses(db, run);
+  const probs = fromBlob(row.probabilities);
+  const c = classes[row.class_index];
+  const exists = c && db.prepare('SELECT 1 FROM classes WHERE id = ?').get(c.id) !== undefined;
+  return {
+    runId: run,
+    classId: exists ? c.id : null,
+    className: c?.name ?? '?',
+    confidence: row.confidence,
+    top: classes.map((cl, i) => ({ className: cl.name, probability: probs[i] ?? 0 })).sort((a, b) => b.probability - a.probability),
+  };
+}
+
+/** The user accepts the current predictions as labels (source: model). Undoable like any labelling. */
+export function acceptPredictions(db: Database, imageIds: readonly number[], at: number): Change<{ changed: number }> {
+  const run = predictionRunId(db);
+  if (run === null) throw new CoreError('invalid_input', 'No model has predicted these images yet. Predict with a run first.');
+  const classes = runClasses(db, run);
+  const rows = db
+    .prepare(
+      `SELECT p.image_id AS imageId, p.class_index AS classIndex FROM json_each(@ids) j JOIN predictions p ON p.image_id = j.value AND p.run_id = @run`,
+    )
+    .all({ ids: JSON.stringify([...new Set(imageIds)]), run }) as { imageId: number; classIndex: number }[];
+  const byClass = new Map<number, number[]>();
+  const classExists = db.prepare('SELECT 1 FROM classes WHERE id = ?');
+  for (const r of rows) {
+    const c = classes[r.classIndex];
+    if (!c || classExists.get(c.id) === undefined) continue;
+    byClass.set(c.id, [...(byClass.get(c.id) ?? []), r.imageId]);
+  }
+  const before: LabelGroup[] = [];
+  const after: LabelGroup[] = [];
+  let changed = 0;
+  for (const [classId, ids] of byClass) {
+    const groups = labelGroups(db, ids, classId);
+    const n = applyLabels(db, ids, classId, 'model', at);
+    if (!n) continue;
+    changed += n;
+    before.push(...groups);
+    after.push({ classId, source: 'model', updatedAt: at, imageIds: groups.flatMap((g) => g.imageIds) });
+  }
+  if (!changed) return { result: { changed }, entry: null };
+  return {
+    result: { changed },
+    entry: {
+      description: `Accept the model's label for ${changed === 1 ? '1 image' : `${changed} images`}`,
+      undo: [{ kind: 'labels', groups: before }],
+      redo: [{ kind: 'labels', groups: after }],
+    },
+  };
+}
+
+/** Classifies every image file in a folder (recursively) with a run; nothing is imported. */
+export async function predictFolder(ctx: CoreContext, runId: number, dir: string): Promise<PredictFolderResult> {
+  const store = ctx.requireStore();
+  const run = requireUsableRun(store.db, runId);
+  const root = nodePath.resolve(dir);
+  if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) throw new CoreError('not_found', `There is no folder at ${root}.`);
+  const files = (fs.readdirSync(root, { recursive: true, withFileTypes: true }) as fs.Dirent[])
+    .filter((d) => d.isFile() && isSupportedFormat(formatFromExtension(d.name) ?? ''))
+    .map((d) => nodePath.join(d.parentPath ?? (d as unknown as { path: string }).path, d.name))
+    .sort();
+  const classes = runClasses(store.db, runId).map((c) => c.name);
+  if (!files.length) return { runId, classes, rows: [] };
+  const outcome = await runInTrainWorker<PredictOutcome>({
+    type: 'predict',
+    runDir: runDir(store, runId),
+    files,
+    backbone: { id: run.backbone, modelDir: modelDirFor(ctx, run.backbone) },
+  });
+  noteRuntime(outcome.backend, 1);
+  const k = outcome.numClasses;
+  return {
+    runId,
+    classes,
+    rows: files.map((path, i) => {
+      if (outcome.errors[i]) return { path, className: null, confidence: null, error: outcome.errors[i]! };
+      const probs = outcome.probabilities.subarray(i * k, (i + 1) * k);
+      let best = 0;
+      for (let c = 1; c < k; c++) if (probs[c]! > probs[best]!) best = c;
+      return { path, className: classes[best] ?? null, confidence: probs[best]!, error: null };
+    }),
+  };
+}

@@ -1,0 +1,50 @@
+/**
+ * Runs one training or prediction in a dedicated worker thread and streams its messages.
+ * Cancelling terminates the thread at once (mid-epoch included): the worker writes nothing
+ * the project depends on until it has finished, so nothing is left half-done.
+ */
+import { Worker } from 'node:worker_threads';
+import { workerSource } from '../jobs/pool.ts';
+import { workerEntryUrl } from '../jobs/worker-url.ts';
+import type { WorkerMessage, WorkerRequest } from './train-protocol.ts';
+
+export class CancelledError extends Error {
+  constructor() {
+    super('Cancelled.');
+    this.name = 'AbortError';
+  }
+}
+
+export function runInTrainWorker<T>(
+  request: WorkerRequest,
+  options: { signal?: AbortSignal; onMessage?: (m: WorkerMessage) => void } = {},
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    if (options.signal?.aborted) {
+      reject(new CancelledError());
+      return;
+    }
+    const worker = new Worker(workerSource(workerEntryUrl(import.meta.url, 'train.worker')), { name: 'seedbed-train' });
+    let settled = false;
+    const finish = (fn: () => void): void => {
+      if (settled) return;
+      settled = true;
+      options.signal?.removeEventListener('abort', onAbort);
+      fn();
+      void worker.terminate();
+    };
+    const onAbort = (): void => finish(() => reject(new CancelledError()));
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    worker.on('message', (message: WorkerMessage) => {
+      if (message.type === 'done') finish(() => resolve(message.outcome as T));
+      else if (message.type === 'error') finish(() => reject(new Error(message.message)));
+      else options.onMessage?.(message);
+    });
+    worker.on('error', (err) => finish(() => reject(err)));
+    worker.on('exit', (code) => finish(() => reject(new Error(`The training worker stopped unexpectedly (code ${code}).`))));
+    const transfer: ArrayBuffer[] = [];
+    if (request.type === 'train') transfer.push(request.train.x.buffer, request.train.y.buffer, request.val.x.buffer, request.val.y.buffer, request.test.x.buffer, request.test.y.buffer);
+    else if (request.embeddings) transfer.push(request.embeddings.x.buffer);
+    worker.postMessage(request, [...new Set(transfer)]);
+  });
+}

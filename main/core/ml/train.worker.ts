@@ -1,0 +1,247 @@
+/**
+ * The training worker: one per run (or prediction), so cancelling is terminating it. Trains
+ * the head on cached embeddings, optionally fine-tunes the top backbone blocks on cached
+ * activations, evaluates, and writes the run's model files. Built to dist/main/train.worker.js.
+ */
+import fs from 'node:fs';
+import nodePath from 'node:path';
+import { parentPort } from 'node:worker_threads';
+import sharp from 'sharp';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import type { EpochMetrics, RunPhase } from '../../../shared/contract/index.ts';
+import { assembleClassifier, loadCanonicalBackbone, type CanonicalBackbone, type FeatureTap } from './canonical.ts';
+import { featureTaps, tapWidths } from './features.ts';
+import { loadLayersModelFrom, saveLayersModel } from './model-files.ts';
+import { decodeBatch, MODEL_INPUT_SIZE } from './pixels.ts';
+import { chooseBackend } from './runtime.ts';
+import { evaluate } from './train/metrics.ts';
+import { predictProbabilities, trainClassifier, type Examples } from './train/trainer.ts';
+import type { ExampleSet, PredictOutcome, PredictRequest, TrainOutcome, TrainRequest, WorkerMessage, WorkerRequest } from './train-protocol.ts';
+
+sharp.concurrency(1);
+sharp.cache(false);
+
+const port = parentPort;
+if (!port) throw new Error('train.worker runs inside a worker thread only.');
+const post = (m: WorkerMessage) => port.postMessage(m);
+
+const examples = (s: ExampleSet): Examples => ({ x: s.x, n: s.n, shape: [s.dims], y: s.y });
+const BATCH = 16;
+
+/**
+ * Takes columns [start, start + width) of a flat example row: the fine-tuning trunk reads the
+ * frozen features and the cached activation from one row. Used only while training, never saved.
+ */
+class ColumnSlice extends tfl.layers.Layer {
+  static className = 'SeedbedColumnSlice';
+  constructor(readonly start: number, readonly width: number) {
+    super({});
+  }
+  override computeOutputShape(inputShape: tfl.Shape | tfl.Shape[]): tfl.Shape {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tfl.Shape;
+    return [shape[0]!, this.width];
+  }
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    const x = Array.isArray(inputs) ? inputs[0]! : inputs;
+    return tf.slice(x, [0, this.start], [-1, this.width]);
+  }
+}
+
+/**
+ * The trainable part for fine-tuning: flat row [frozen features | activation at the cut] →
+ * the same pooled features the head was trained on, with the top blocks recomputed (and
+ * trainable). Taps below the cut come from the frozen part unchanged.
+ */
+function fineTuneTrunk(b: CanonicalBackbone, taps: FeatureTap[], topBlocks: number) {
+  const layers = b.model.layers;
+  const maxBlocks = b.blockEnds.length;
+  const blocks = Math.min(topBlocks, maxBlocks);
+  const cutLayer = b.blockEnds[maxBlocks - blocks - 1] ?? layers.find((l) => l.getClassName() === 'Conv2D')!.name;
+  const cutIndex = layers.indexOf(b.model.getLayer(cutLayer));
+  // The backbone's own tensors (node 0): applying its layers again below adds nodes to them.
+  const original = (name: string) => b.model.getLayer(name).getOutputAt(0) as tfl.SymbolicTensor;
+  const widths = tapWidths(b, taps);
+  const frozenTaps = taps.filter((t) => layers.indexOf(b.model.getLayer(t.layer)) <= cutIndex);
+  const frozenDims = widths.slice(0, frozenTaps.length).reduce((a, w) => a + w, 0);
+  const cutShape = original(cutLayer).shape.slice(1) as number[];
+  const activationSize = cutShape.reduce((a, d) => a * d, 1);
+  const tapTensors = taps.slice(frozenTaps.length).map((t) => original(t.layer));
+
+  const lower = tfl.model({ inputs: b.model.inputs, outputs: original(cutLayer) });
+  const input = tfl.input({ shape: [frozenDims + activationSize] });
+  const activation = tfl.layers.reshape({ targetShape: cutShape }).apply(new ColumnSlice(frozenDims, activationSize).apply(input)) as tfl.SymbolicTensor;
+  const mapped = new Map<tfl.SymbolicTensor, tfl.SymbolicTensor>([[original(cutLayer), activation]]);
+  for (const layer of layers.slice(cutIndex + 1)) {
+    const node = layer.inboundNodes[0]!;
+    const ins = node.inputTensors.map((t) => mapped.get(t)!);
+    mapped.set(node.outputTensors[0]!, layer.apply(ins.length === 1 ? ins[0]! : ins) as tfl.SymbolicTensor);
+    layer.trainable = true;
+  }
+  const parts: tfl.SymbolicTensor[] = [];
+  if (frozenDims) parts.push(new ColumnSlice(0, frozenDims).apply(input) as tfl.SymbolicTensor);
+  for (const [i, tap] of taps.slice(frozenTaps.length).entries()) {
+    const out = mapped.get(tapTensors[i]!)!;
+    parts.push(tfl.layers.globalAveragePooling2d({}).apply(out) as tfl.SymbolicTensor);
+    if (tap.pooling === 'avg+max') parts.push(tfl.layers.globalMaxPooling2d({}).apply(out) as tfl.SymbolicTensor);
+  }
+  const features = parts.length === 1 ? parts[0]! : (tfl.layers.concatenate({}).apply(parts) as tfl.SymbolicTensor);
+  const trunk = tfl.model({ inputs: input, outputs: features });
+  // The frozen layers below the cut never train.
+  for (const layer of layers.slice(0, cutIndex + 1)) layer.trainable = false;
+  return { lower, trunk, frozenDims, activationSize, cutLayer, blocks };
+}
+
+/** Rows [frozen features | activation at the cut] for fine-tuning, from the images and their embeddings. */
+async function fineTuneRows(
+  lower: tfl.LayersModel,
+  set: ExampleSet,
+  files: string[],
+  frozenDims: number,
+  activationSize: number,
+  onBatch: (n: number) => void,
+): Promise<Examples> {
+  const width = frozenDims + activationSize;
+  const x = new Float32Array(set.n * width);
+  for (let i = 0; i < set.n; i += BATCH) {
+    const paths = files.slice(i, i + BATCH);
+    const { pixels } = await decodeBatch(paths);
+    const out = tf.tidy(() => lower.predict(tf.tensor4d(pixels, [paths.length, MODEL_INPUT_SIZE, MODEL_INPUT_SIZE, 3])) as tf.Tensor);
+    const act = (await out.data()) as Float32Array;
+    out.dispose();
+    for (let j = 0; j < paths.length; j++) {
+      const row = (i + j) * width;
+      x.set(set.x.subarray((i + j) * set.dims, (i + j) * set.dims + frozenDims), row);
+      x.set(act.subarray(j * activationSize, (j + 1) * activationSize), row + frozenDims);
+    }
+    onBatch(paths.length);
+  }
+  return { x, n: set.n, shape: [width], y: set.y };
+}
+
+async function train(req: TrainRequest): Promise<TrainOutcome> {
+  const choice = await chooseBackend();
+  const started = performance.now();
+  const numClasses = req.classes.length;
+  const val = req.val.n ? examples(req.val) : null;
+  const allEpochs: EpochMetrics[] = [];
+  let best: { phase: RunPhase; epoch: number } | null = null;
+  const onEpoch = (phase: RunPhase, planned: number) => (m: EpochMetrics, bestEpoch: number | null) => {
+    allEpochs.push(m);
+    best = bestEpoch === null ? best : { phase, epoch: bestEpoch };
+    post({ type: 'epoch', epoch: m, plannedEpochs: planned, bestEpoch: best });
+  };
+
+  const phase1 = await trainClassifier({
+    train: examples(req.train),
+    val,
+    numClasses,
+    config: req.config,
+    phase: 'head',
+    onEpoch: onEpoch('head', req.config.epochs),
+  });
+  if (phase1.error && !phase1.epochs.length) throw new Error(phase1.error);
+  let warning = phase1.error ?? null;
+  let head = phase1.head;
+  let stoppedEarly = phase1.stoppedEarly;
+
+  const b = await loadCanonicalBackbone(req.backbone.id, req.backbone.modelDir);
+  const taps = featureTaps(b);
+  let classify = (set: ExampleSet): Float32Array => predictProbabilities(head, examples(set));
+  let fineTuned = false;
+
+  if (req.config.fineTuneBlocks > 0 && req.files) {
+    const ft = fineTuneTrunk(b, taps, req.config.fineTuneBlocks);
+    const total = req.train.n + req.val.n + req.test.n;
+    let done = 0;
+    const tick = (n: number) => post({ type: 'progress', stage: 'Preparing fine-tuning', done: (done += n), total });
+    const rows = {
+      train: await fineTuneRows(ft.lower, req.train, req.files.train, ft.frozenDims, ft.activationSize, tick),
+      val: await fineTuneRows(ft.lower, req.val, req.files.val, ft.frozenDims, ft.activationSize, tick),
+      test: await fineTuneRows(ft.lower, req.test, req.files.test, ft.frozenDims, ft.activationSize, tick),
+    };
+    const phase2 = await trainClassifier({
+      train: rows.train,
+      val: rows.val.n ? rows.val : null,
+      numClasses,
+      config: req.config,
+      phase: 'finetune',
+      trunk: ft.trunk,
+      initialHead: head,
+      onEpoch: onEpoch('finetune', req.config.fineTuneEpochs),
+    });
+    if (phase2.epochs.length && !phase2.error) {
+      head.dispose();
+      head = phase2.head;
+      fineTuned = true;
+      stoppedEarly ||= phase2.stoppedEarly;
+      const combined = tfl.model({ inputs: ft.trunk.inputs, outputs: head.apply(ft.trunk.outputs[0]!) as tfl.SymbolicTensor });
+      const rowsOf = new Map<ExampleSet, Examples>([[req.val, rows.val], [req.test, rows.test]]);
+      classify = (set) => predictProbabilities(combined, rowsOf.get(set)!);
+    } else {
+      warning = phase2.error ?? warning;
+      phase2.head.dispose();
+    }
+  }
+
+  const valMetrics = req.val.n ? evaluate(classify(req.val), req.val.y, req.classes) : null;
+  const testMetrics = req.test.n ? evaluate(classify(req.test), req.test.y, req.classes) : null;
+
+  fs.mkdirSync(req.outDir, { recursive: true });
+  await saveLayersModel(head, nodePath.join(req.outDir, 'head'));
+  const classifier = assembleClassifier(b, taps, head);
+  await saveLayersModel(classifier, nodePath.join(req.outDir, 'model'));
+  fs.writeFileSync(nodePath.join(req.outDir, 'run.json'), JSON.stringify({ backbone: b.id, taps, classes: req.classes, fineTuned }, null, 2));
+
+  return {
+    epochs: allEpochs,
+    bestEpoch: best,
+    stoppedEarly,
+    metrics: { val: valMetrics, test: testMetrics },
+    fineTuned,
+    backend: choice.backend,
+    backendDetail: choice.detail,
+    seconds: { train: (performance.now() - started) / 1000 },
+    warning,
+  };
+}
+
+async function predict(req: PredictRequest): Promise<PredictOutcome> {
+  const choice = await chooseBackend();
+  if (req.embeddings) {
+    const head = await loadLayersModelFrom(nodePath.join(req.runDir, 'head'));
+    const k = (head.outputs[0]!.shape[1] as number) ?? 0;
+    const probabilities = new Float32Array(
+      predictProbabilities(head, { x: req.embeddings.x, n: req.embeddings.n, shape: [req.embeddings.dims], y: new Int32Array(req.embeddings.n) }),
+    );
+    head.dispose();
+    return { probabilities, numClasses: k, errors: new Array(req.embeddings.n).fill(null), backend: choice.detail };
+  }
+  const files = req.files ?? [];
+  const model = await loadLayersModelFrom(nodePath.join(req.runDir, 'model'));
+  const k = model.outputs[0]!.shape[1] as number;
+  const probabilities = new Float32Array(files.length * k);
+  const errors: (string | null)[] = [];
+  for (let i = 0; i < files.length; i += BATCH) {
+    const paths = files.slice(i, i + BATCH);
+    const { pixels, errors: batchErrors } = await decodeBatch(paths);
+    const out = tf.tidy(() => model.predict(tf.tensor4d(pixels, [paths.length, MODEL_INPUT_SIZE, MODEL_INPUT_SIZE, 3])) as tf.Tensor);
+    probabilities.set((await out.data()) as Float32Array, i * k);
+    out.dispose();
+    errors.push(...batchErrors);
+    post({ type: 'progress', stage: 'Predicting', done: Math.min(files.length, i + BATCH), total: files.length });
+  }
+  model.dispose();
+  return { probabilities, numClasses: k, errors, backend: choice.detail };
+}
+
+port.on('message', (request: WorkerRequest) => {
+  const work: Promise<TrainOutcome | PredictOutcome> = request.type === 'train' ? train(request) : predict(request);
+  work.then(
+    (outcome) => {
+      const transfer = 'probabilities' in outcome ? [outcome.probabilities.buffer as ArrayBuffer] : [];
+      port.postMessage({ type: 'done', outcome } satisfies WorkerMessage, transfer);
+    },
+    (err: unknown) => post({ type: 'error', message: err instanceof Error ? err.message : String(err) }),
+  );
+});
