@@ -5,6 +5,7 @@ import { commandHelp, parseArgs, table, UsageError, type CommandSpec, type Parse
 import { COMMANDS } from './commands.ts';
 import { runImport } from './import-command.ts';
 import { runInfo } from './info-command.ts';
+import { runExport, runPredict, runTrain } from './ml-commands.ts';
 import { runServe } from './serve-command.ts';
 import { CliFailure, writeFully } from './session.ts';
 
@@ -15,6 +16,9 @@ export const EXIT_USAGE = 2;
 const RUNNERS: Record<string, (args: ParsedArgs) => Promise<number>> = {
   import: runImport,
   info: runInfo,
+  train: runTrain,
+  predict: runPredict,
+  export: runExport,
   serve: runServe,
 };
 

@@ -68,4 +68,65 @@ export const serveCommand: CommandSpec = {
   ],
 };
 
-export const COMMANDS: CommandSpec[] = [importCommand, infoCommand, serveCommand];
+export const trainCommand: CommandSpec = {
+  name: 'train',
+  summary: 'Train an image classifier on the labelled images of a project.',
+  options: [
+    projectOption,
+    {
+      name: 'backbone',
+      value: 'ID',
+      help: 'The pretrained network that turns each image into numbers the classifier learns from, named as TensorFlow.js names it, e.g. mobilenet_v1_0.75_224. Default: the best one on this computer.',
+    },
+    { name: 'epochs', value: 'N', help: 'How many times training goes over the training images at most (default 60; it stops earlier when the validation images stop improving).' },
+    {
+      name: 'fine-tune',
+      value: 'N',
+      help: 'After training the classifier, also adjust the top N blocks of the pretrained network to your images (slower, often more accurate). Default 0: no fine-tuning.',
+    },
+    { name: 'seed', value: 'N', help: 'A number that fixes the random choices (split, shuffling, starting weights), so a run can be repeated exactly. Default 1.' },
+    { name: 'json', help: 'Print one JSON object with the run and its metrics instead of sentences (for scripts).' },
+  ],
+  description: [
+    'Images without a train/val/test part get one first: 70% train, 15% validation, 15% test, per class, decided by the seed. Copies of one picture always stay on one side.',
+    'Each image is summarised once by the pretrained network and the summary is kept in the project, so the next run starts in seconds. A small classifier then learns from the training images; the validation images decide when to stop; the test images, never seen in training, tell how good it is.',
+    'Press Ctrl+C to stop; the project is left as it was before the run (the run is kept as cancelled, with its curves so far).',
+  ],
+  examples: [
+    { command: 'seedbed train --project birds.seedbed', explains: 'Trains with the default settings and prints test accuracy per class.' },
+    { command: 'seedbed train --project birds.seedbed --backbone mobilenet_v1_0.25_224 --epochs 20 --json', explains: 'A faster, smaller network; prints JSON.' },
+  ],
+};
+
+export const predictCommand: CommandSpec = {
+  name: 'predict',
+  summary: 'Classify images with a trained run: a folder, or the unlabelled images of a project.',
+  positional: { name: 'FOLDER', many: false, required: false, help: 'A folder of images to classify (nothing is imported or changed).' },
+  options: [
+    projectOption,
+    { name: 'run', value: 'ID', help: 'Which run (its number, as `seedbed train` prints it). Default: the latest finished run.' },
+    { name: 'unlabeled', help: 'Classify the project\'s images that have no label yet; the studio then shows the predictions in the gallery.' },
+    { name: 'json', help: 'Print one JSON object instead of a table (for scripts).' },
+  ],
+  description: ['Give a FOLDER or --unlabeled. For each image: the most likely class and how sure the model is (0–100%).'],
+  examples: [
+    { command: 'seedbed predict ~/new-photos --project birds.seedbed', explains: 'Prints the predicted class of every image in ~/new-photos.' },
+    { command: 'seedbed predict --unlabeled --project birds.seedbed --json', explains: 'Predicts the unlabelled images of the project and prints JSON.' },
+  ],
+};
+
+export const exportCommand: CommandSpec = {
+  name: 'export',
+  summary: 'Save a trained run as a TensorFlow.js model you can use in your own programs.',
+  options: [
+    projectOption,
+    { name: 'run', value: 'ID', help: 'Which run to export (its number).', required: true },
+    { name: 'out', value: 'FOLDER', help: 'The folder to write into (made if needed).', required: true },
+  ],
+  description: [
+    'Writes model.json and weights.bin (one TensorFlow.js layers model: the pretrained network and your classifier together; it takes 224×224 RGB pixels 0–255 and gives one probability per class), labels.json (the class names, in the model\'s output order) and metadata.json (how it was trained and how well it did). The README shows how to load it in Node and in a web page.',
+  ],
+  examples: [{ command: 'seedbed export --project birds.seedbed --run 3 --out ./bird-model', explains: 'Writes run 3 into ./bird-model.' }],
+};
+
+export const COMMANDS: CommandSpec[] = [importCommand, infoCommand, trainCommand, predictCommand, exportCommand, serveCommand];

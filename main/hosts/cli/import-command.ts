@@ -108,7 +108,7 @@ function importRequests(args: ParsedArgs): ImportRequest[] {
 }
 
 /** Collects `job.done` events from the moment it exists, so no ending is missed. */
-class JobWatcher {
+export class JobWatcher {
   readonly #done = new Map<string, JobInfo>();
   readonly #waiting = new Map<string, (job: JobInfo) => void>();
   readonly #off: () => void;
