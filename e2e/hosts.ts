@@ -6,6 +6,8 @@ import path from 'node:path';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
 export const SHARED = path.resolve(ROOT, '..', 'shared');
+/** Backbone weights for tests: the shared folder, never a download (see ../shared/models/README.md). */
+export const MODELS_DIR = process.env.SEEDBED_MODELS_DIR ?? path.join(SHARED, 'models');
 
 /** Flags this machine's Chromium needs: no sandbox as root, no GPU, no calls home. */
 export const CHROMIUM_ARGS = [
@@ -55,7 +57,7 @@ export async function startServe(projectPath: string, stateDir: string): Promise
   const child = spawn(
     process.execPath,
     [path.join(ROOT, 'bin', 'seedbed.mjs'), 'serve', '--project', projectPath, '--port', '0'],
-    { cwd: ROOT, env: { ...process.env, SEEDBED_STATE_DIR: stateDir }, stdio: ['ignore', 'pipe', 'pipe'] },
+    { cwd: ROOT, env: { ...process.env, SEEDBED_STATE_DIR: stateDir, SEEDBED_MODELS_DIR: MODELS_DIR }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {

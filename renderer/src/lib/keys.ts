@@ -19,6 +19,7 @@ export const SHORTCUTS: ShortcutGroup[] = [
       { keys: ['0', 'Backspace'], what: 'Remove the label from the selection' },
       { keys: ['X'], what: 'Exclude the selection (or restore it when viewing excluded images)' },
       { keys: ['T'], what: 'Edit tags of the selection' },
+      { keys: ['A'], what: 'Accept the model’s prediction as the label of the selection' },
       { keys: ['Drag tiles onto a class'], what: 'Label the dragged images with that class' },
     ],
   },
@@ -42,6 +43,7 @@ export const SHORTCUTS: ShortcutGroup[] = [
       { keys: ['Enter', 'Space', 'Double-click'], what: 'Open the large preview' },
       { keys: ['←', '→'], what: 'Previous or next image' },
       { keys: ['1 … 9', '0', 'X'], what: 'Label, unlabel or exclude the image shown' },
+      { keys: ['A'], what: 'Accept the model’s prediction for the image shown' },
       { keys: ['Esc'], what: 'Close the preview' },
     ],
   },
@@ -50,6 +52,7 @@ export const SHORTCUTS: ShortcutGroup[] = [
     items: [
       { keys: [`${modKey} + Z`], what: 'Undo' },
       { keys: [`${modKey} + Shift + Z`, `${modKey} + Y`], what: 'Redo' },
+      { keys: [`${modKey} + 1`, `${modKey} + 2`], what: 'Show the Dataset or the Train view' },
       { keys: [`${modKey} + I`], what: 'Import images' },
       { keys: [`${modKey} + F`, '/'], what: 'Search file names' },
       { keys: ['F2'], what: 'Rename the focused class' },

@@ -5,7 +5,13 @@ import { chooser } from './chooser.svelte.ts';
 import { DatasetState } from './dataset.svelte.ts';
 import { importFlow } from './import.svelte.ts';
 import { jobs } from './jobs.svelte.ts';
+import { runtime } from './runtime.svelte.ts';
 import { attempt, toasts } from './toasts.svelte.ts';
+import { TrainState } from './train.svelte.ts';
+
+/** The screens of an open project, in tab order. */
+export const VIEWS = ['dataset', 'train'] as const;
+export type ViewName = (typeof VIEWS)[number];
 
 const NO_HISTORY: HistoryState = { canUndo: false, canRedo: false, undoLabel: null, redoLabel: null };
 
@@ -14,6 +20,9 @@ class AppState {
   host = $state.raw<HostInfo | null>(null);
   project = $state.raw<ProjectInfo | null>(null);
   dataset = $state.raw<DatasetState | null>(null);
+  train = $state.raw<TrainState | null>(null);
+  /** Which screen of the open project shows. */
+  view = $state<ViewName>('dataset');
   recent = $state.raw<string[]>([]);
   history = $state.raw<HistoryState>(NO_HISTORY);
   connection = $state<ConnectionStatus>(api.connection);
@@ -27,7 +36,16 @@ class AppState {
 
   async start(): Promise<void> {
     api.on('project.changed', (info) => this.#setProject(info));
-    api.on('dataset.changed', () => this.dataset?.scheduleRefresh());
+    api.on('dataset.changed', () => {
+      this.dataset?.scheduleRefresh();
+      this.train?.onDatasetChanged();
+    });
+    api.on('run.epoch', (event) => this.train?.onEpoch(event));
+    api.on('runs.changed', ({ runId }) => {
+      void this.train?.onRunsChanged(runId);
+      // A run's predictions show in the gallery.
+      this.dataset?.scheduleRefresh();
+    });
     api.on('history.changed', (state) => {
       this.history = state;
       this.dataset?.scheduleRefresh();
@@ -36,7 +54,9 @@ class AppState {
     api.on('job.done', (job) => {
       jobs.update(job);
       void importFlow.jobFinished(job);
+      this.train?.onJobDone(job);
       this.dataset?.scheduleRefresh();
+      if (job.kind !== 'import') void runtime.refresh();
     });
     api.onConnection((status, reconnected) => {
       this.connection = status;
@@ -60,7 +80,7 @@ class AppState {
       if (project) {
         const [history] = await Promise.all([api.call('history.state'), jobs.load()]);
         this.history = history;
-        await this.dataset?.refresh();
+        await Promise.all([this.dataset?.refresh(), this.train?.load(), runtime.refresh()]);
       }
     } catch (err) {
       toasts.error(err);
@@ -72,11 +92,14 @@ class AppState {
     this.project = info;
     if (same) return;
     this.dataset?.dispose();
+    this.train?.dispose();
+    this.view = 'dataset';
     this.history = NO_HISTORY;
     jobs.clear();
     importFlow.forgetProject();
     if (!info) {
       this.dataset = null;
+      this.train = null;
       void attempt(async () => (this.recent = await api.call('project.recent')));
       document.title = 'Seedbed';
       return;
@@ -84,8 +107,14 @@ class AppState {
     document.title = `${info.name} — Seedbed`;
     const dataset = new DatasetState(info, () => void this.undo());
     this.dataset = dataset;
+    const train = new TrainState(info, {
+      showGallery: () => (this.view = 'dataset'),
+      showTrain: () => (this.view = 'train'),
+      trainShown: () => this.view === 'train',
+    });
+    this.train = train;
     void attempt(async () => {
-      const [history] = await Promise.all([api.call('history.state'), jobs.load(), dataset.load()]);
+      const [history] = await Promise.all([api.call('history.state'), jobs.load(), dataset.load(), train.load(), runtime.refresh()]);
       this.history = history;
     });
   }
@@ -127,6 +156,11 @@ class AppState {
   async closeProject(): Promise<void> {
     await attempt(() => api.call('project.close'));
     this.#setProject(null);
+  }
+
+  /** Switches the open project's screen (tabs, Ctrl+1 / Ctrl+2). */
+  showView(view: ViewName): void {
+    if (this.project) this.view = view;
   }
 
   async undo(): Promise<void> {

@@ -2,23 +2,61 @@ import type { DirListing, PickPurpose } from '../../../shared/contract/index.ts'
 import { api, ApiError, errorMessage } from '../api/index.ts';
 import { prefs } from './prefs.svelte.ts';
 
+/**
+ * The host's pick purposes, plus the in-app chooser's own: the contract has no native dialog
+ * for choosing an export folder or a models folder, so those browse with `files.list` only.
+ */
+export type ChooserPurpose = PickPurpose;
+
 interface ChooseRequest {
-  purpose: PickPurpose;
+  purpose: ChooserPurpose;
+  /** A new folder's name the chooser proposes (`new-folder` purposes). */
+  suggestedName: string;
   resolve: (paths: string[] | null) => void;
 }
 
+interface PurposeSpec {
+  title: string;
+  multiple: boolean;
+  /** `new-folder`: a folder to create inside the folder shown, named in a field. */
+  pick: 'dir' | 'image' | 'csv' | 'project' | 'new' | 'new-folder';
+  /** The host's native dialog for this purpose, or null when there is none. */
+  native: PickPurpose | null;
+  /** The confirm button's words, where the pick kind's own would not fit. */
+  confirmLabel?: string;
+  /** A line under the listing saying what to choose. */
+  hint?: string;
+}
+
 /** What the chooser lets a user pick for each purpose. */
-export const PURPOSES: Record<PickPurpose, { title: string; multiple: boolean; pick: 'dir' | 'image' | 'csv' | 'project' | 'new' }> = {
-  'import-folder': { title: 'Choose folders to import', multiple: true, pick: 'dir' },
-  'import-files': { title: 'Choose images to import', multiple: true, pick: 'image' },
-  'import-csv': { title: 'Choose a CSV file of paths and labels', multiple: false, pick: 'csv' },
-  'open-project': { title: 'Open a project', multiple: false, pick: 'project' },
-  'new-project': { title: 'Create a new project', multiple: false, pick: 'new' },
+export const PURPOSES: Record<ChooserPurpose, PurposeSpec> = {
+  'import-folder': { title: 'Choose folders to import', multiple: true, pick: 'dir', native: 'import-folder' },
+  'import-files': { title: 'Choose images to import', multiple: true, pick: 'image', native: 'import-files' },
+  'import-csv': { title: 'Choose a CSV file of paths and labels', multiple: false, pick: 'csv', native: 'import-csv' },
+  'open-project': { title: 'Open a project', multiple: false, pick: 'project', native: 'open-project' },
+  'new-project': { title: 'Create a new project', multiple: false, pick: 'new', native: 'new-project' },
+  'export-folder': {
+    title: 'Export the model into a folder',
+    multiple: false,
+    pick: 'new-folder',
+    native: 'export-folder',
+    confirmLabel: 'Export here',
+    hint: 'The folder is made inside the folder shown above; model.json, its weights, labels.json and metadata.json go in it.',
+  },
+  'models-folder': {
+    title: 'Choose the folder that holds backbone models',
+    multiple: false,
+    pick: 'dir',
+    native: 'models-folder',
+    hint: 'Choose the folder whose sub-folders are named like mobilenet_v1_0.25_224, each with a model.json inside.',
+  },
 };
 
 /** Remembered folders are shared by purposes that look in the same places. */
-function folderKey(purpose: PickPurpose): string {
-  return purpose === 'open-project' || purpose === 'new-project' ? 'project' : 'import';
+function folderKey(purpose: ChooserPurpose): string {
+  if (purpose === 'open-project' || purpose === 'new-project') return 'project';
+  if (purpose === 'export-folder' || purpose === 'models-folder') return purpose;
+  return 'import';
 }
 
 /**
@@ -33,15 +71,19 @@ class FileChooser {
   chosen = $state.raw<string[]>([]);
   #seq = 0;
 
-  get purpose(): PickPurpose | null {
+  get purpose(): ChooserPurpose | null {
     return this.request?.purpose ?? null;
   }
 
+  get suggestedName(): string {
+    return this.request?.suggestedName ?? '';
+  }
+
   /** Opens the chooser; resolves with the chosen paths, or null when cancelled. */
-  choose(purpose: PickPurpose): Promise<string[] | null> {
+  choose(purpose: ChooserPurpose, options: { suggestedName?: string } = {}): Promise<string[] | null> {
     this.request?.resolve(null);
     return new Promise((resolve) => {
-      this.request = { purpose, resolve };
+      this.request = { purpose, suggestedName: options.suggestedName ?? '', resolve };
       this.chosen = [];
       this.error = null;
       void this.go(prefs.lastFolder(folderKey(purpose)));
@@ -86,10 +128,10 @@ class FileChooser {
 
   /** Electron only: the operating system's own dialog. */
   async browseNative(): Promise<void> {
-    const purpose = this.purpose;
-    if (!purpose) return;
+    const native = this.purpose ? PURPOSES[this.purpose].native : null;
+    if (!native) return;
     try {
-      const paths = await api.call('host.pickPaths', { purpose });
+      const paths = await api.call('host.pickPaths', { purpose: native });
       if (paths && paths.length) this.finish(paths);
     } catch (err) {
       this.error = errorMessage(err);

@@ -89,7 +89,7 @@ export class DatasetState {
     if (this.#disposed) return;
     this.classes = classes;
     this.summary = summary;
-    for (const id of this.filter.classIds) if (!classes.some((c) => c.id === id)) this.filter.forgetClass(id);
+    for (const id of [...this.filter.classIds, ...this.filter.predictedClassIds]) if (!classes.some((c) => c.id === id)) this.filter.forgetClass(id);
   }
 
   /** Images that left the filter (labeled away, excluded) leave the selection too. */
@@ -191,6 +191,26 @@ export class DatasetState {
       return;
     }
     await this.label(imageIds, cls.id);
+  }
+
+  /** Labels each image with the model's prediction for it (label source: model). */
+  async acceptPredictions(imageIds: number[]): Promise<void> {
+    if (imageIds.length === 0) {
+      toasts.info('Select images first (click a tile), then press A to accept what the model predicts for them.');
+      return;
+    }
+    const r = await attempt(() => api.call('predictions.accept', { imageIds }));
+    if (!r) return;
+    this.scheduleRefresh();
+    if (r.changed === 0) {
+      toasts.info(
+        imageIds.length === 1
+          ? 'Nothing to accept: this image has no prediction, or already has the predicted label.'
+          : 'Nothing to accept: these images have no predictions, or already have the predicted labels.',
+      );
+    } else {
+      toasts.success(`Accepted the model's prediction for ${plural(r.changed, 'image')}.`, { timeout: 4000, action: this.#undoAction });
+    }
   }
 
   async exclude(imageIds: number[]): Promise<void> {

@@ -8,6 +8,14 @@ export interface TagFilter {
   value?: string;
 }
 
+export type GallerySort = NonNullable<GalleryFilter['sort']>;
+
+export const SORT_CHOICES: { value: GallerySort; label: string }[] = [
+  { value: 'path', label: 'Path' },
+  { value: 'confidence-asc', label: 'Least confident first' },
+  { value: 'confidence-desc', label: 'Most confident first' },
+];
+
 const SEARCH_DELAY_MS = 200;
 
 /**
@@ -23,6 +31,13 @@ export class FilterState {
   /** What the search box shows; `search` follows it after a short pause in typing. */
   searchText = $state('');
   search = $state('');
+  /** Images the model predicts as any of these classes. */
+  predictedClassIds = $state.raw<number[]>([]);
+  /** Labelled images whose prediction differs from their label. */
+  disagree = $state(false);
+  /** Predictions less sure than this (0–1), or null for any. */
+  confidenceBelow = $state<number | null>(null);
+  sort = $state<GallerySort>('path');
   #searchTimer: ReturnType<typeof setTimeout> | undefined;
 
   query: GalleryFilter = $derived.by(() => {
@@ -33,18 +48,29 @@ export class FilterState {
     if (this.tag) q.tag = this.tag.value === undefined ? { key: this.tag.key } : { key: this.tag.key, value: this.tag.value };
     const search = this.search.trim();
     if (search) q.search = search;
+    if (this.predictedClassIds.length) q.predictedClassIds = this.predictedClassIds;
+    if (this.disagree) q.disagree = true;
+    if (this.confidenceBelow !== null) q.confidence = { max: this.confidenceBelow };
+    if (this.sort !== 'path') q.sort = this.sort;
     return q;
   });
 
+  /** A filter on the model's predictions is on. */
+  byPrediction = $derived(this.predictedClassIds.length > 0 || this.disagree || this.confidenceBelow !== null);
+
   showsAllLabels = $derived(this.classIds.length === 0 && !this.unlabeled);
   isNarrowed = $derived(
-    !this.showsAllLabels || this.status !== 'active' || this.splits.length > 0 || this.tag !== null || this.search.trim() !== '',
+    !this.showsAllLabels || this.status !== 'active' || this.splits.length > 0 || this.tag !== null || this.search.trim() !== '' || this.byPrediction,
   );
 
   /** Something besides the excluded toggle narrows the view. */
-  isNarrowedBeyondStatus = $derived(!this.showsAllLabels || this.splits.length > 0 || this.tag !== null || this.search.trim() !== '');
+  isNarrowedBeyondStatus = $derived(
+    !this.showsAllLabels || this.splits.length > 0 || this.tag !== null || this.search.trim() !== '' || this.byPrediction,
+  );
   /** Something besides the label filter narrows the view. */
-  isNarrowedBeyondLabels = $derived(this.status !== 'active' || this.splits.length > 0 || this.tag !== null || this.search.trim() !== '');
+  isNarrowedBeyondLabels = $derived(
+    this.status !== 'active' || this.splits.length > 0 || this.tag !== null || this.search.trim() !== '' || this.byPrediction,
+  );
 
   constructor(private readonly onChange: () => void) {}
 
@@ -115,10 +141,34 @@ export class FilterState {
     }, SEARCH_DELAY_MS);
   }
 
+  /** Only images the model predicts as this class; null for any class. */
+  setPredictedClass(id: number | null): void {
+    this.predictedClassIds = id === null ? [] : [id];
+    this.onChange();
+  }
+
+  setDisagree(on: boolean): void {
+    this.disagree = on;
+    this.onChange();
+  }
+
+  /** Only predictions less sure than this share (0–1); null for any. */
+  setConfidenceBelow(share: number | null): void {
+    this.confidenceBelow = share;
+    this.onChange();
+  }
+
+  setSort(sort: GallerySort): void {
+    if (this.sort === sort) return;
+    this.sort = sort;
+    this.onChange();
+  }
+
   /** A deleted or merged class must leave the filter, or it would match nothing. */
   forgetClass(id: number): void {
-    if (!this.classIds.includes(id)) return;
+    if (!this.classIds.includes(id) && !this.predictedClassIds.includes(id)) return;
     this.classIds = this.classIds.filter((c) => c !== id);
+    this.predictedClassIds = this.predictedClassIds.filter((c) => c !== id);
     this.onChange();
   }
 
@@ -131,6 +181,9 @@ export class FilterState {
     this.tag = null;
     this.searchText = '';
     this.search = '';
+    this.predictedClassIds = [];
+    this.disagree = false;
+    this.confidenceBelow = null;
     this.onChange();
   }
 }

@@ -1,4 +1,4 @@
-import type { ImageDetail, ImageRow } from '../../../shared/contract/index.ts';
+import type { ImageDetail, ImagePrediction, ImageRow } from '../../../shared/contract/index.ts';
 import { api, ApiError } from '../api/index.ts';
 import type { GalleryState } from './gallery.svelte.ts';
 import { toasts } from './toasts.svelte.ts';
@@ -12,6 +12,8 @@ export class PreviewState {
   index = $state<number | null>(null);
   row = $state.raw<ImageRow | null>(null);
   detail = $state.raw<ImageDetail | null>(null);
+  /** The current model's prediction for the image, every class's probability included. */
+  prediction = $state.raw<ImagePrediction | null>(null);
   isOpen = $derived(this.index !== null);
   #seq = 0;
 
@@ -32,6 +34,7 @@ export class PreviewState {
     this.index = null;
     this.row = null;
     this.detail = null;
+    this.prediction = null;
   }
 
   step(delta: number): void {
@@ -57,10 +60,18 @@ export class PreviewState {
         return;
       }
       this.index = index;
-      if (this.row?.id !== row.id) this.detail = null;
+      if (this.row?.id !== row.id) {
+        this.detail = null;
+        this.prediction = null;
+      }
       this.row = row;
-      const detail = await api.call('images.get', { id: row.id });
-      if (seq === this.#seq) this.detail = detail;
+      const [detail, prediction] = await Promise.all([
+        api.call('images.get', { id: row.id }),
+        row.prediction ? api.call('predictions.get', { imageId: row.id }) : Promise.resolve(null),
+      ]);
+      if (seq !== this.#seq) return;
+      this.detail = detail;
+      this.prediction = prediction;
     } catch (err) {
       if (seq !== this.#seq) return;
       if (err instanceof ApiError && err.code === 'not_found') this.close();
