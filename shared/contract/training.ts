@@ -20,6 +20,8 @@ export interface BackboneInfo {
   isDefault: boolean;
   /** Roughly how good and how fast, in words, for the picker. */
   note: string;
+  /** Whether Seedbed can download it from Google's official address (on request). */
+  downloadable: boolean;
 }
 
 export interface RuntimeInfo {

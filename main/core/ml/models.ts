@@ -9,6 +9,7 @@ import type { BackboneInfo } from '../../../shared/contract/index.ts';
 import type { CoreContext } from '../context.ts';
 import { CoreError } from '../errors.ts';
 import { BACKBONES, backboneSpec, resolveBackboneDir, type BackboneSpec } from './backbones.ts';
+import { officialUrl } from './download.ts';
 
 /** ImageNet top-1 accuracy of each backbone as Google published it: the quality ranking for the default. */
 const IMAGENET_TOP1: Record<string, number> = {
@@ -118,6 +119,7 @@ export function backboneInfos(ctx: CoreContext): BackboneInfo[] {
       dir,
       isDefault: spec.id === def,
       note: note(spec),
+      downloadable: officialUrl(spec.id) !== null,
     };
   });
 }

@@ -206,7 +206,7 @@ export function getRun(db: Database, runId: number, currentFingerprint: string):
   const counts = Object.values(summary.splitCounts).reduce((a, c) => ({ train: a.train + c.train, val: a.val + c.val }), { train: 0, val: 0 });
   const head = epochs.filter((e) => e.phase === 'head');
   const best = summary.bestEpoch?.phase === 'head' ? summary.bestEpoch.epoch : head.length ? head[head.length - 1]!.epoch : null;
-  const diagnosis = head.length ? diagnose(head, best, counts) : null;
+  const diagnosis = head.length ? diagnose(head, best, { ...counts, classes: summary.classes.length }, summary.error) : null;
   return { ...summary, epochs, diagnosis };
 }
 

@@ -53,6 +53,8 @@ function mergeEpochs(known: EpochMetrics[], more: EpochMetrics[]): EpochMetrics[
  */
 export class TrainState {
   backbones = $state.raw<BackboneInfo[]>([]);
+  /** Backbones being downloaded now. */
+  downloading = $state.raw<string[]>([]);
   runs = $state.raw<RunSummary[]>([]);
   /** True once the runs and backbones have arrived. */
   loaded = $state(false);
@@ -90,6 +92,7 @@ export class TrainState {
   #compareSeq = 0;
   /** Prediction jobs this window started: job id → what to say when it ends. */
   #predictJobs = new Map<string, { runName: string }>();
+  #downloadJobs = new Map<string, string>();
   #staleTimer: ReturnType<typeof setTimeout> | undefined;
   #disposed = false;
   readonly #formKey: string;
@@ -225,6 +228,19 @@ export class TrainState {
   }
 
   onJobDone(job: JobInfo): void {
+    if (job.kind === 'download') {
+      const id = this.#downloadJobs.get(job.id);
+      if (!id) return;
+      this.#downloadJobs.delete(job.id);
+      this.downloading = this.downloading.filter((d) => d !== id);
+      if (job.status === 'done') {
+        toasts.success(`Downloaded ${id}; it is ready to train with.`);
+        void this.#loadBackbones();
+      } else if (job.status === 'failed') {
+        toasts.error(job.error ?? `The download of ${id} failed.`);
+      }
+      return;
+    }
     if (job.kind === 'predict') {
       const started = this.#predictJobs.get(job.id);
       if (!started) return;
@@ -329,6 +345,16 @@ export class TrainState {
       timeout: 0,
       action: { label: 'Copy path', ariaLabel: 'Copy the export folder path', run: () => void navigator.clipboard?.writeText(result.dir).catch(() => {}) },
     });
+  }
+
+  /** Downloads a backbone from its official address into the app's model cache. */
+  async download(id: string): Promise<void> {
+    if (this.downloading.includes(id)) return;
+    const started = await attempt(() => api.call('ml.download', { backbone: id }));
+    if (!started) return;
+    this.#downloadJobs.set(started.jobId, id);
+    this.downloading = [...this.downloading, id];
+    toasts.info(`Downloading ${id} from Google's official address…`);
   }
 
   async chooseModelsFolder(): Promise<void> {

@@ -38,13 +38,23 @@ const JUMP_SHARE = 0.1;
 
 /**
  * Diagnoses a run from its epochs (both phases, in order), the epoch whose weights it kept
- * (a number refers to the last epoch's phase) and its image counts.
+ * (a number refers to the last epoch's phase), its image counts and, when training stopped
+ * on a loss that was not a number, that error (TrainResult.error): the epoch that blew up
+ * is not among the recorded ones, so the curves alone cannot show it.
  */
 export function diagnose(
   epochs: EpochMetrics[],
   bestEpoch: number | { phase: RunPhase; epoch: number } | null,
   counts: DiagnosisCounts,
+  trainingError?: string | null,
 ): RunDiagnosis {
+  if (trainingError) {
+    const ft = epochs[epochs.length - 1]?.phase === 'finetune';
+    return {
+      kind: 'unstable',
+      message: `Unstable training: ${ft ? 'during fine-tuning, ' : ''}the loss blew up to infinity or "not a number", because each step changed the model far too much. Try a ${ft ? 'fine-tuning learning rate' : 'learning rate'} 10 times lower${ft ? '' : ', or the Adam optimizer'}.`,
+    };
+  }
   const head = epochs.filter((e) => e.phase === 'head');
   const fineTune = epochs.filter((e) => e.phase === 'finetune');
   const lastPhase = epochs[epochs.length - 1]?.phase ?? 'head';
@@ -99,7 +109,7 @@ function diagnoseCurve(curve: EpochMetrics[], kept: number | null, counts: Diagn
         ? 'the training loss ended higher than it started'
         : jumps > 0
           ? 'the training loss jumped back up instead of settling'
-          : 'the loss stayed far worse than guessing at random: the model is confidently wrong';
+          : 'the loss stayed far worse than guessing at random (the model is confidently wrong)';
     const rate = ft ? 'fine-tuning learning rate' : 'learning rate';
     return {
       kind: 'unstable',

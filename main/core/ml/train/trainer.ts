@@ -75,14 +75,18 @@ type HeadStep =
   | { kind: 'dropout'; rate: number }
   | { kind: 'dense'; kernel: tf.Variable; bias: tf.Variable | null; activation: string };
 
-/** Class weights per class: 'balanced' = n / (k · count_c) over the k classes present, so that they average 1 per example. */
+/**
+ * Class weights per class: 'balanced' = n / (k · count_c) over the k classes present, so that
+ * they average 1 per training example. A class without training examples keeps weight 1 (it
+ * still counts in the validation loss).
+ */
 export function classWeightsFor(y: Int32Array, numClasses: number, mode: TrainConfig['classWeights']): Float32Array {
   const weights = new Float32Array(numClasses).fill(1);
   if (mode === 'none') return weights;
   const counts = new Array<number>(numClasses).fill(0);
   for (const c of y) counts[c]!++;
   const present = counts.filter((c) => c > 0).length;
-  for (let c = 0; c < numClasses; c++) weights[c] = counts[c]! > 0 ? y.length / (present * counts[c]!) : 0;
+  for (let c = 0; c < numClasses; c++) if (counts[c]! > 0) weights[c] = y.length / (present * counts[c]!);
   return weights;
 }
 
@@ -138,15 +142,17 @@ export function predictProbabilities(head: tfl.LayersModel, ex: Examples, batchS
  */
 export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
   const { config, numClasses, trunk } = o;
+  // An empty validation set is no validation set: nothing to stop early on.
+  const val = o.val && o.val.n > 0 ? o.val : null;
   checkExamples(o.train, 'training');
   if (o.train.n === 0) throw new CoreError('invalid_input', 'There are no training images: label some images and put them in the training split.');
-  if (o.val) checkExamples(o.val, 'validation');
+  if (val) checkExamples(val, 'validation');
   if (!Number.isInteger(numClasses) || numClasses < 2) throw new CoreError('invalid_input', `A classifier needs at least 2 classes; this one has ${numClasses}.`);
-  for (const ex of o.val ? [o.train, o.val] : [o.train]) {
+  for (const ex of val ? [o.train, val] : [o.train]) {
     for (const c of ex.y) if (!(c >= 0 && c < numClasses)) throw new CoreError('internal', `An example has class index ${c}, outside the ${numClasses} classes.`);
   }
-  if (o.val && o.val.shape.join() !== o.train.shape.join()) {
-    throw new CoreError('internal', `Validation examples have shape [${o.val.shape}] but training examples [${o.train.shape}].`);
+  if (val && val.shape.join() !== o.train.shape.join()) {
+    throw new CoreError('internal', `Validation examples have shape [${val.shape}] but training examples [${o.train.shape}].`);
   }
 
   const rng = new SeededRandom(config.seed);
@@ -164,7 +170,7 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
   // Standardise only raw features: a trunk's output is what the head will see at prediction.
   const standardisation = trunk ? null : featureStatistics(o.train);
   const trainX = standardisation ? standardise(o.train.x, standardisation) : o.train.x;
-  const valX = o.val ? (standardisation ? standardise(o.val.x, standardisation) : o.val.x) : null;
+  const valX = val ? (standardisation ? standardise(val.x, standardisation) : val.x) : null;
   // A phase-1 head takes raw features: make it take standardised ones again (undone at the end).
   if (standardisation && o.initialHead) unfoldStandardisation(steps, standardisation);
 
@@ -249,10 +255,10 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
           stats = { batchLoss, batchCorrect };
         });
         if (stats === null) {
-          const kept = config.restoreBest && best ? `the best epoch (${bestEpoch})` : epochs.length > 0 ? `epoch ${epochs.length}` : 'their starting point';
+          const kept = config.restoreBest && best ? `from the best epoch (${bestEpoch})` : epochs.length > 0 ? `from epoch ${epochs.length}` : 'from before training';
           error =
-            `Training stopped in epoch ${epoch}: the loss became infinite or not a number, which usually means the learning rate (${learningRate}) is too high for this data. ` +
-            `The model keeps the weights of ${kept}. Try a learning rate 10 times lower, or the Adam optimizer.`;
+            `Training stopped in epoch ${epoch}: the loss became infinite or not a number, which usually means the learning rate (${rate(learningRate)}) is too high for this data. ` +
+            `The model keeps its weights ${kept}. Try a learning rate 10 times lower, or the Adam optimizer.`;
           restore(allVariables, config.restoreBest && best ? best : lastGood!);
           break epochLoop;
         }
@@ -262,28 +268,16 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
       }
 
       const trainLoss = weightSum > 0 ? lossSum / weightSum : 0;
-      const valStats = o.val && valX ? evaluateSplit(steps, trunk, valX, o.val, classWeights, config.labelSmoothing) : null;
+      const valStats = val && valX ? evaluateSplit(steps, trunk, valX, val, classWeights, config.labelSmoothing) : null;
       if (valStats && !Number.isFinite(valStats.loss)) {
         error =
-          `Training stopped after epoch ${epoch}: the validation loss became infinite or not a number, which usually means the learning rate (${learningRate}) is too high. ` +
+          `Training stopped in epoch ${epoch}: the validation loss became infinite or not a number, which usually means the learning rate (${rate(learningRate)}) is too high. ` +
           `Try a learning rate 10 times lower.`;
         restore(allVariables, config.restoreBest && best ? best : lastGood!);
         break;
       }
-      const metrics: EpochMetrics = {
-        phase: o.phase,
-        epoch,
-        trainLoss,
-        trainAccuracy: correct / o.train.n,
-        valLoss: valStats?.loss ?? null,
-        valAccuracy: valStats?.accuracy ?? null,
-        learningRate,
-        seconds: (performance.now() - started) / 1000,
-      };
-      epochs.push(metrics);
       tf.dispose(lastGood!);
       lastGood = snapshot(allVariables);
-
       if (valStats === null || valStats.loss < bestLoss) {
         bestLoss = valStats?.loss ?? bestLoss;
         bestEpoch = epoch;
@@ -304,7 +298,17 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
         plateauWait = 0;
       }
 
-      metrics.seconds = (performance.now() - started) / 1000;
+      const metrics: EpochMetrics = {
+        phase: o.phase,
+        epoch,
+        trainLoss,
+        trainAccuracy: correct / o.train.n,
+        valLoss: valStats?.loss ?? null,
+        valAccuracy: valStats?.accuracy ?? null,
+        learningRate,
+        seconds: (performance.now() - started) / 1000,
+      };
+      epochs.push(metrics);
       await o.onEpoch?.(metrics, bestEpoch);
       lastYield = performance.now();
       if (valStats && config.patience > 0 && epochsSinceBest >= config.patience && epoch < plannedEpochs) {
@@ -527,7 +531,7 @@ interface FeatureStatistics {
  * feature gets a floor of 1/1000 of the average spread instead of its own tiny one, so
  * that an unseen image differing slightly there is not blown up a millionfold.
  */
-export function featureStatistics(ex: Examples): FeatureStatistics {
+function featureStatistics(ex: Examples): FeatureStatistics {
   const d = ex.shape.reduce((a, b) => a * b, 1);
   const sum = new Float64Array(d);
   const sumSq = new Float64Array(d);
@@ -619,6 +623,11 @@ function disposeOptimizer(optimizer: tf.Optimizer): void {
   // MomentumOptimizer.dispose (tfjs 4.22) forgets its parent's learning-rate scalar.
   const rate = (optimizer as unknown as { c?: tf.Tensor }).c;
   if (rate && !rate.isDisposed) rate.dispose();
+}
+
+/** A learning rate as a person reads it: 0.0005, not 0.0004999999999. */
+function rate(learningRate: number): string {
+  return String(Number(learningRate.toPrecision(3)));
 }
 
 /** From 1 at the first epoch down to MIN_LR_FRACTION at the last, along half a cosine. */
