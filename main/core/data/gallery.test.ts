@@ -69,6 +69,7 @@ describe('gallery query', () => {
       status: 'active',
       classId: glass,
       split: 'train',
+      prediction: null,
     });
     assert.equal(page.rows.find((r) => r.id === f)!.classId, null);
     assert.equal(page.rows.find((r) => r.id === f)!.split, null);

@@ -189,6 +189,17 @@ test('predictions show in the gallery, sort by confidence, and one is accepted a
   await call('history.undo', {});
   assert.equal((await call('images.get', { id: target.id })).classId, null);
 
+  // Filters by predicted class and by confidence agree with the rows' own predictions.
+  const glassId = page.rows.find((r) => r.prediction!.className === 'glass')?.prediction!.classId;
+  if (glassId) {
+    const glass = await call('images.query', { filter: { predictedClassIds: [glassId] }, offset: 0, limit: 500 });
+    assert.equal(glass.total, page.rows.filter((r) => r.prediction!.classId === glassId).length);
+  }
+  const median = confidences[Math.floor(confidences.length / 2)]!;
+  const unsure = await call('images.query', { filter: { confidence: { max: median } }, offset: 0, limit: 500 });
+  assert.equal(unsure.total, confidences.filter((c) => c <= median).length);
+  assert.ok(unsure.rows.every((r) => r.prediction!.confidence <= median), 'only images at or below the confidence asked for');
+
   // Labelled images whose prediction disagrees with their label.
   const disagree = await call('images.query', { filter: { disagree: true }, offset: 0, limit: 500 });
   for (const r of disagree.rows) assert.notEqual(r.prediction!.classId, r.classId);
