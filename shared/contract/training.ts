@@ -188,6 +188,9 @@ export interface ImagePrediction extends Prediction {
 export interface PredictFolderResult {
   runId: number;
   classes: string[];
+  /** The TensorFlow.js backend that ran, and on how many worker threads. */
+  backend: string | null;
+  workers: number;
   rows: { path: string; className: string | null; confidence: number | null; error: string | null }[];
 }
 

@@ -57,7 +57,7 @@ test('a download lands in the cache with every weight file, checked against its 
   const json = JSON.parse(fs.readFileSync(nodePath.join(MODEL, 'model.json'), 'utf8'));
   assert.equal(result.bytes, expectedWeightBytes(json.weightsManifest));
   assert.deepEqual(progress.at(-1), [progress.at(-1)![1], progress.at(-1)![1]]);
-  assert.ok(fs.existsSync(nodePath.join(result.dir, 'download.json')));
+  assert.ok(fs.existsSync(nodePath.join(result.dir, 'download.json')), 'download.json records where it came from');
   assert.deepEqual(fs.readdirSync(cache), ['mobilenet_v1_0.25_224'], 'no temporary folder left');
 });
 

@@ -19,7 +19,7 @@ import { getRunRow, runClasses, runDir } from './runs.ts';
 import type { PredictOutcome } from './train-protocol.ts';
 import { runInTrainWorker } from './train-runner.ts';
 import { embedPool } from './training.ts';
-import { noteRuntime } from './runtime-info.ts';
+import { backendLabel, noteRuntime } from './runtime-info.ts';
 
 function requireUsableRun(db: Database, runId: number) {
   const run = getRunRow(db, runId);
@@ -171,7 +171,7 @@ export async function predictFolder(ctx: CoreContext, runId: number, dir: string
     .map((d) => nodePath.join(d.parentPath ?? (d as unknown as { path: string }).path, d.name))
     .sort();
   const classes = runClasses(store.db, runId).map((c) => c.name);
-  if (!files.length) return { runId, classes, rows: [] };
+  if (!files.length) return { runId, classes, backend: null, workers: 0, rows: [] };
   const outcome = await runInTrainWorker<PredictOutcome>({
     type: 'predict',
     runDir: runDir(store, runId),
@@ -183,6 +183,8 @@ export async function predictFolder(ctx: CoreContext, runId: number, dir: string
   return {
     runId,
     classes,
+    backend: backendLabel(outcome.backend),
+    workers: 1,
     rows: files.map((path, i) => {
       if (outcome.errors[i]) return { path, className: null, confidence: null, error: outcome.errors[i]! };
       const probs = outcome.probabilities.subarray(i * k, (i + 1) * k);

@@ -105,11 +105,11 @@ test('a run trains on cached embeddings and scores well above chance on its test
   assert.equal(test.confusion.flat().reduce((a, b) => a + b, 0), 18);
   assert.match(run.backend ?? '', /^wasm/);
   assert.equal(run.workers, 2);
-  assert.ok(run.epochs.length >= 1 && run.epochs.every((e) => e.phase === 'head'));
+  assert.ok(run.epochs.length >= 1 && run.epochs.every((e) => e.phase === 'head'), 'head epochs recorded');
   const announced = events.filter((e) => e.event === 'run.epoch' && e.data.runId === run.id);
   assert.equal(announced.length, run.epochs.length, 'every epoch was announced as it ended');
-  assert.ok(run.bestEpoch && run.bestEpoch.epoch <= run.epochs.length);
-  assert.ok(run.diagnosis?.message);
+  assert.ok(run.bestEpoch && run.bestEpoch.epoch <= run.epochs.length, 'a best epoch among those trained');
+  assert.ok(run.diagnosis?.message, 'a diagnosis in words');
   assert.ok(fs.existsSync(nodePath.join(dir, 'p.seedbed.d', 'runs', String(run.id), 'model', 'model.json')));
   // One vector per labelled image content; the 3 unlabelled images were not needed.
   assert.equal(db().prepare('SELECT COUNT(*) FROM embeddings').pluck().get(), CLASSES.length * PER_CLASS);
@@ -153,7 +153,7 @@ test('cancelling mid-epoch leaves the project consistent and the run marked canc
   assert.equal(job.status, 'cancelled');
   const run = await call('runs.get', { runId });
   assert.equal(run.status, 'cancelled');
-  assert.ok(run.epochs.length >= 1 && run.epochs.length < 500);
+  assert.ok(run.epochs.length >= 1 && run.epochs.length < 500, `epochs so far: ${run.epochs.length}`);
   assert.equal(fs.existsSync(nodePath.join(dir, 'p.seedbed.d', 'runs', String(runId))), false, 'no half-written model files');
   assert.deepEqual(db().prepare('SELECT image_id, class_id, source FROM labels ORDER BY image_id').all(), labelsBefore);
   assert.deepEqual(db().prepare('SELECT image_id, split FROM splits ORDER BY image_id').all(), splitsBefore);
@@ -168,7 +168,7 @@ test('predictions show in the gallery, sort by confidence, and one is accepted a
   assert.equal((await waitJob(jobId)).status, 'done');
   const page = await call('images.query', { filter: { sort: 'confidence-asc' }, offset: 0, limit: 500 });
   assert.equal(page.total, CLASSES.length * PER_CLASS + 3);
-  assert.ok(page.rows.every((r) => r.prediction !== null && CLASSES.includes(r.prediction.className)));
+  assert.ok(page.rows.every((r) => r.prediction !== null && CLASSES.includes(r.prediction.className)), 'every image has a prediction');
   const confidences = page.rows.map((r) => r.prediction!.confidence);
   assert.deepEqual(confidences, [...confidences].sort((a, b) => a - b), 'least confident first');
 
@@ -176,7 +176,7 @@ test('predictions show in the gallery, sort by confidence, and one is accepted a
   assert.equal(unlabelled.total, 3);
   const target = unlabelled.rows[0]!;
   const detail = await call('predictions.get', { imageId: target.id });
-  assert.ok(detail && detail.top.length === 6);
+  assert.ok(detail && detail.top.length === 6, 'six classes with their probabilities');
   assert.ok(Math.abs(detail.top.reduce((a, t) => a + t.probability, 0) - 1) < 1e-3, 'probabilities sum to 1');
   assert.equal(detail.top[0]!.className, target.prediction!.className);
 

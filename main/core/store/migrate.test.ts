@@ -165,7 +165,7 @@ describe('migrations', () => {
       assert.equal(migrate(db, MIGRATIONS.slice(0, 4)), 4);
       assert.deepEqual(version1Data(db), before);
       for (const table of ['embeddings', 'runs', 'run_epochs', 'predictions']) assert.ok(tableNames(db).includes(table), table);
-      assert.ok(indexNames(db).includes('labels_class') && indexNames(db).includes('label_history_image'));
+      assert.ok(indexNames(db).includes('labels_class') && indexNames(db).includes('label_history_image'), 'label indexes rebuilt');
       db.prepare("UPDATE labels SET source = 'model' WHERE image_id = 1").run();
       db.prepare("INSERT INTO label_history (image_id, class_id, class_name, source, at) VALUES (1, 1, 'glass', 'model', 40)").run();
       assert.throws(() => db.prepare("UPDATE labels SET source = 'guess' WHERE image_id = 1").run(), /CHECK constraint failed/);

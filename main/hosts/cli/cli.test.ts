@@ -185,8 +185,8 @@ describe('seedbed import and info', () => {
   test('--help explains every command', async () => {
     const general = await seedbed(['--help']);
     assert.equal(general.code, 0);
-    for (const name of ['import', 'info', 'serve']) assert.match(general.stdout, new RegExp(`^  ${name}\\s`, 'm'));
-    for (const name of ['import', 'info', 'serve']) {
+    for (const name of ['import', 'info', 'train', 'predict', 'export', 'serve']) assert.match(general.stdout, new RegExp(`^  ${name}\\s`, 'm'));
+    for (const name of ['import', 'info', 'train', 'predict', 'export', 'serve']) {
       const run = await seedbed([name, '--help']);
       assert.equal(run.code, 0, run.stderr);
       assert.match(run.stdout, new RegExp(`^Usage: seedbed ${name}`));
@@ -310,5 +310,88 @@ describe('TrashNet through the CLI', () => {
       Object.fromEntries(Object.entries(parsed.classes).map(([name, c]) => [name, c.total])),
       { cardboard: 403, glass: 501, metal: 409, paper: 594, plastic: 480, trash: 137 },
     );
+  });
+});
+
+describe('seedbed train, predict and export', () => {
+  const trashnet = nodePath.resolve(import.meta.dirname, '../../../../shared/data/trashnet');
+  const models = nodePath.resolve(import.meta.dirname, '../../../../shared/models');
+  const skip = (!fs.existsSync(trashnet) || !fs.existsSync(models)) && 'needs ../shared/data/trashnet and ../shared/models';
+  const own = nodePath.join(dir, 'learn');
+  const project = nodePath.join(own, 'waste.seedbed');
+
+  before(async () => {
+    if (skip) return;
+    env.SEEDBED_MODELS_DIR = models;
+    for (const c of ['glass', 'metal', 'paper']) {
+      fs.mkdirSync(nodePath.join(own, 'data', c), { recursive: true });
+      fs.mkdirSync(nodePath.join(own, 'new'), { recursive: true });
+      const files = fs.readdirSync(nodePath.join(trashnet, c)).filter((f) => f.endsWith('.jpg')).sort();
+      for (const f of files.slice(0, 15)) fs.copyFileSync(nodePath.join(trashnet, c, f), nodePath.join(own, 'data', c, f));
+      fs.copyFileSync(nodePath.join(trashnet, c, files[20]!), nodePath.join(own, 'new', `${c}-${files[20]}`));
+    }
+    fs.writeFileSync(nodePath.join(own, 'new', 'not-a-photo.jpg'), 'plain text');
+    const imported = await seedbed(['import', nodePath.join(own, 'data'), '--project', project, '--json']);
+    assert.equal(imported.code, 0, imported.stderr);
+  });
+
+  test('train --json prints exactly the documented shape, with test metrics on the created test split', { skip }, async () => {
+    const run = await seedbed(['train', '--project', project, '--backbone', 'mobilenet_v1_0.25_224', '--epochs', '15', '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    const out = JSON.parse(run.stdout) as Record<string, unknown> & {
+      seconds: Record<string, number>;
+      metrics: { test: { accuracy: number; macroF1: number; perClass: Record<string, Record<string, number>>; confusion: number[][] } };
+    };
+    assert.deepEqual(Object.keys(out).sort(), ['backbone', 'backend', 'metrics', 'runId', 'seconds', 'workers']);
+    assert.equal(out.runId, 1);
+    assert.equal(out.backbone, 'mobilenet_v1_0.25_224');
+    assert.match(String(out.backend), /^wasm/);
+    assert.equal(typeof out.workers, 'number');
+    assert.deepEqual(Object.keys(out.seconds).sort(), ['embed', 'total', 'train']);
+    const test = out.metrics.test;
+    assert.deepEqual(Object.keys(test.perClass), ['glass', 'metal', 'paper']);
+    assert.deepEqual(Object.keys(test.perClass.glass!).sort(), ['f1', 'precision', 'recall', 'support']);
+    // 15 per class, stratified 70/15/15: 11 / 2 / 2.
+    assert.equal(test.perClass.glass!.support, 2);
+    assert.equal(test.confusion.length, 3);
+    assert.ok(test.accuracy >= 0 && test.accuracy <= 1 && test.macroF1 >= 0, `metrics in range: ${test.accuracy}, ${test.macroF1}`);
+  });
+
+  test('train without --json names the backend, the workers and the test accuracy', { skip }, async () => {
+    const run = await seedbed(['train', '--project', project, '--backbone', 'mobilenet_v1_0.25_224', '--epochs', '5']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /Run 2 trained on mobilenet_v1_0\.25_224 with TensorFlow\.js wasm \(SIMD\) on \d workers?/);
+    assert.match(run.stdout, /Accuracy \d+\.\d%, macro-F1/);
+    assertNoStack(run.stdout + run.stderr);
+  });
+
+  test('predict FOLDER classifies each image and names an unreadable one', { skip }, async () => {
+    const run = await seedbed(['predict', nodePath.join(own, 'new'), '--project', project, '--run', '1', '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    const out = JSON.parse(run.stdout) as { runId: number; classes: string[]; rows: { path: string; className: string | null; confidence: number | null; error: string | null }[] };
+    assert.equal(out.runId, 1);
+    assert.equal(out.rows.length, 4);
+    const broken = out.rows.find((r) => r.path.endsWith('not-a-photo.jpg'))!;
+    assert.match(broken.error ?? '', /not-a-photo\.jpg/);
+    for (const r of out.rows.filter((r) => r !== broken)) {
+      assert.ok(r.className !== null && out.classes.includes(r.className) && r.confidence! > 0 && r.confidence! <= 1, `${r.path}: ${r.className} ${r.confidence}`);
+    }
+    const text = await seedbed(['predict', nodePath.join(own, 'new'), '--project', project]);
+    assert.equal(text.code, 1, 'an unreadable file makes the exit status 1');
+    assert.match(text.stdout, /4 images classified with run 2 \(TensorFlow\.js wasm/);
+  });
+
+  test('export writes the model, labels and metadata; bad arguments exit 2', { skip }, async () => {
+    const out = nodePath.join(own, 'model');
+    const run = await seedbed(['export', '--project', project, '--run', '1', '--out', out]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(fs.readdirSync(out).sort(), ['labels.json', 'metadata.json', 'model.json', 'weights.bin']);
+    assert.deepEqual(JSON.parse(fs.readFileSync(nodePath.join(out, 'labels.json'), 'utf8')), ['glass', 'metal', 'paper']);
+    const missing = await seedbed(['export', '--project', project, '--run', '99', '--out', out]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /There is no run 99 in this project\./);
+    const bad = await seedbed(['train', '--project', project, '--epochs', 'many']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--epochs must be a whole number/);
   });
 });

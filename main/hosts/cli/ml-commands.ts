@@ -190,7 +190,7 @@ export async function runPredict(args: ParsedArgs): Promise<number> {
         return 0;
       }
       const width = Math.max(5, ...result.rows.map((r) => (r.className ?? '').length));
-      const lines = [`${plural(result.rows.length, 'image')} classified with run ${runId}:`];
+      const lines = [`${plural(result.rows.length, 'image')} classified with run ${runId} (TensorFlow.js ${result.backend ?? '–'} on ${plural(result.workers, 'worker')}):`];
       for (const r of result.rows) {
         lines.push(r.error ? `  ${'?'.padEnd(width)}         ${r.path}  (${r.error})` : `  ${r.className!.padEnd(width)}  ${percent(r.confidence!).padStart(6)}  ${r.path}`);
       }
@@ -205,16 +205,19 @@ export async function runPredict(args: ParsedArgs): Promise<number> {
     if (interrupted || job.status === 'cancelled') return EXIT_INTERRUPTED;
     if (job.status === 'failed') throw new CliFailure(job.error ?? 'Prediction failed.');
     const page = await call(core, 'images.query', { filter: { unlabeled: true, sort: 'confidence-asc' }, offset: 0, limit: 2000 });
+    const runtime = await call(core, 'ml.runtime', {});
     const rows = page.rows.filter((r) => r.prediction);
     if (json) {
       await writeFully(
         process.stdout,
-        `${JSON.stringify({ runId, predictions: rows.map((r) => ({ path: r.path, className: r.prediction!.className, confidence: r.prediction!.confidence })) })}\n`,
+        `${JSON.stringify({ runId, backend: runtime.backend, workers: runtime.workers, predictions: rows.map((r) => ({ path: r.path, className: r.prediction!.className, confidence: r.prediction!.confidence })) })}\n`,
       );
       return 0;
     }
     const width = Math.max(5, ...rows.map((r) => r.prediction!.className.length));
-    const lines = [`${plural(rows.length, 'unlabelled image')} predicted with run ${runId} (least sure first); the studio shows them in the gallery:`];
+    const lines = [
+      `${plural(rows.length, 'unlabelled image')} predicted with run ${runId} on TensorFlow.js ${runtime.backend ?? '–'} (${plural(runtime.workers, 'worker')}), least sure first; the studio shows them in the gallery:`,
+    ];
     for (const r of rows) lines.push(`  ${r.prediction!.className.padEnd(width)}  ${percent(r.prediction!.confidence).padStart(6)}  ${r.path}`);
     await writeFully(process.stdout, `${lines.join('\n')}\n`);
     return 0;
