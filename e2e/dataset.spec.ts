@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Page, TestInfo } from '@playwright/test';
+import { importFolder } from './actions.ts';
 import { expect, test } from './fixtures.ts';
 import { ROOT, SHARED } from './hosts.ts';
 
@@ -13,17 +14,6 @@ async function shot(page: Page, testInfo: TestInfo, name: string): Promise<void>
   await testInfo.attach(name, { path: file, contentType: 'image/png' });
 }
 
-/** Imports a folder through the import dialog, typing its path into the in-app chooser. */
-async function importFolder(page: Page, folder: string): Promise<void> {
-  await page.getByRole('button', { name: 'Import', exact: true }).click();
-  await page.getByRole('button', { name: 'Add folder…' }).click();
-  const pathField = page.getByLabel('Path', { exact: true });
-  await pathField.fill(folder);
-  await pathField.press('Enter');
-  await page.getByRole('button', { name: 'Choose this folder' }).click();
-  await page.getByRole('button', { name: 'Start import' }).click();
-  await expect(page.getByTestId('import-report')).toBeVisible({ timeout: 240_000 });
-}
 
 /** The count a class row shows, e.g. 501 for "glass 501". */
 async function classCount(page: Page, name: string): Promise<number> {

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Locator, Page, TestInfo } from '@playwright/test';
+import { importFolder } from './actions.ts';
 import { expect, test } from './fixtures.ts';
 import { MODELS_DIR, SHARED } from './hosts.ts';
 
@@ -47,17 +48,6 @@ function makeSubset(root: string): string[] {
   return loose;
 }
 
-async function importFolder(page: Page, folder: string): Promise<void> {
-  await page.getByRole('button', { name: 'Import', exact: true }).click();
-  await page.getByRole('button', { name: 'Add folder…' }).click();
-  const pathField = page.getByLabel('Path', { exact: true });
-  await pathField.fill(folder);
-  await pathField.press('Enter');
-  await page.getByRole('button', { name: 'Choose this folder' }).click();
-  await page.getByRole('button', { name: 'Start import' }).click();
-  await expect(page.getByTestId('import-report')).toBeVisible({ timeout: 60_000 });
-  await page.getByRole('button', { name: 'Done', exact: true }).click();
-}
 
 /** Every row count a chart's value table showed, recorded in the page as rows arrive. */
 async function recordTableGrowth(page: Page, testid: string): Promise<void> {
@@ -88,7 +78,8 @@ test('train from the UI: curves fill epoch by epoch, metrics, a second run to co
   const loose = makeSubset(subset);
 
   await expect(page.getByTestId('ml-runtime')).toHaveText('TensorFlow.js: not started yet');
-  await importFolder(page, subset);
+  await importFolder(page, subset, 60_000);
+  await page.getByRole('button', { name: 'Done', exact: true }).click();
   await expect(page.getByRole('grid')).toHaveAccessibleName(`Images, ${CLASSES.length * PER_CLASS + loose.length} images`);
   await expect(page.getByTestId('filter-unlabeled')).toHaveAccessibleName(`Unlabeled ${loose.length}`);
 

@@ -167,6 +167,7 @@ async function train(req: TrainRequest): Promise<TrainOutcome> {
       config: req.config,
       phase: 'finetune',
       trunk: ft.trunk,
+      trunkFeatures: examples(req.train),
       initialHead: head,
       onEpoch: onEpoch('finetune', req.config.fineTuneEpochs),
     });

@@ -252,6 +252,20 @@ test('an exported model reloads in a fresh process and gives the same prediction
   }
 });
 
+test('fine-tuning the top block trains on wasm (replacement gradient kernels) and its whole model predicts', async () => {
+  const { run, job } = await train({ epochs: 20, fineTuneBlocks: 1, fineTuneEpochs: 2 });
+  assert.equal(job.status, 'done', job.error ?? '');
+  assert.equal(run.fineTuned, true, run.error ?? 'fine-tuned');
+  const finetune = run.epochs.filter((e) => e.phase === 'finetune');
+  assert.equal(finetune.length, 2);
+  assert.ok(finetune.every((e) => Number.isFinite(e.trainLoss) && e.learningRate <= 1e-4), 'finite losses at the fine-tuning learning rate');
+  assert.ok(run.metrics?.test && run.metrics.test.accuracy > 0.4, `test accuracy after fine-tuning: ${run.metrics?.test?.accuracy}`);
+  const { jobId } = await call('predict.start', { runId: run.id, scope: 'unlabeled' });
+  assert.equal((await waitJob(jobId)).status, 'done');
+  const unlabelled = await call('images.query', { filter: { unlabeled: true }, offset: 0, limit: 10 });
+  assert.ok(unlabelled.rows.every((r) => r.prediction?.runId === run.id), 'the fine-tuned run predicted the unlabelled images');
+});
+
 test('training refuses a project with one class, naming what to do', async () => {
   const other = new Core({
     host: { kind: 'cli', appVersion: 'test', nativeDialogs: false, uploads: false, platform: process.platform },

@@ -36,6 +36,12 @@ export interface TrainOptions {
   trunk?: tfl.LayersModel;
   /** Phase 2 continues from a phase-1 head instead of a fresh one; that head is left unchanged. */
   initialHead?: tfl.LayersModel;
+  /**
+   * With a trunk: what it outputs before any fine-tuning, on the training set (the cached
+   * embeddings). Their statistics standardise the trunk's output as phase 1 standardised the
+   * embeddings, so dropout and the head see the same scale in both phases.
+   */
+  trunkFeatures?: Examples;
   /** Called after each epoch and awaited, with the best epoch so far. */
   onEpoch?: (m: EpochMetrics, best: number | null) => void | Promise<void>;
   /** Checked before every batch; true = stop now (the caller cancelled). */
@@ -168,9 +174,16 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
   const headNames = new Set(headVariables.map((v) => v.name));
 
   // Standardise only raw features: a trunk's output is what the head will see at prediction.
-  const standardisation = trunk ? null : featureStatistics(o.train);
-  const trainX = standardisation ? standardise(o.train.x, standardisation) : o.train.x;
-  const valX = val ? (standardisation ? standardise(val.x, standardisation) : val.x) : null;
+  const standardisation = trunk ? (o.trunkFeatures ? featureStatistics(o.trunkFeatures) : null) : featureStatistics(o.train);
+  const trainX = standardisation && !trunk ? standardise(o.train.x, standardisation) : o.train.x;
+  const valX = val ? (standardisation && !trunk ? standardise(val.x, standardisation) : val.x) : null;
+  const trunkStats = trunk && standardisation ? { mean: tf.tensor1d(standardisation.mean), std: tf.tensor1d(standardisation.std) } : null;
+  const runTrunk = trunk
+    ? (x: tf.Tensor): tf.Tensor => {
+        const f = trunk.apply(x, { training: false }) as tf.Tensor;
+        return trunkStats ? tf.div(tf.sub(f, trunkStats.mean), trunkStats.std) : f;
+      }
+    : undefined;
   // A phase-1 head takes raw features: make it take standardised ones again (undone at the end).
   if (standardisation && o.initialHead) unfoldStandardisation(steps, standardisation);
 
@@ -236,7 +249,7 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
           const w = tf.tensor1d(batchW);
           const sideResults: tf.Tensor[] = [];
           const { value, grads } = tf.variableGrads(() => {
-            const features = trunk ? (trunk.apply(x, { training: false }) as tf.Tensor) : x;
+            const features = runTrunk ? runTrunk(x) : x;
             const logProbs = forward(steps, features, dropoutSeeds, trunk !== undefined);
             const weighted = tf.mul(smoothedCrossEntropy(logProbs, y, config.labelSmoothing), w);
             // Side results would die with the gradient scope: keep them, dispose them below.
@@ -268,7 +281,7 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
       }
 
       const trainLoss = weightSum > 0 ? lossSum / weightSum : 0;
-      const valStats = val && valX ? evaluateSplit(steps, trunk, valX, val, classWeights, config.labelSmoothing) : null;
+      const valStats = val && valX ? evaluateSplit(steps, runTrunk, valX, val, classWeights, config.labelSmoothing) : null;
       if (valStats && !Number.isFinite(valStats.loss)) {
         error =
           `Training stopped in epoch ${epoch}: the validation loss became infinite or not a number, which usually means the learning rate (${rate(learningRate)}) is too high. ` +
@@ -324,6 +337,7 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
     throw err;
   } finally {
     if (lastGood) tf.dispose(lastGood);
+    if (trunkStats) tf.dispose([trunkStats.mean, trunkStats.std]);
     if (best) tf.dispose(best);
     disposeOptimizer(headOptimizer);
     if (trunkOptimizer) disposeOptimizer(trunkOptimizer);
@@ -489,7 +503,7 @@ function l2Penalty(steps: HeadStep[], l2: number): tf.Scalar {
 
 function evaluateSplit(
   steps: HeadStep[],
-  trunk: tfl.LayersModel | undefined,
+  trunk: ((x: tf.Tensor) => tf.Tensor) | undefined,
   x: Float32Array,
   ex: Examples,
   classWeights: Float32Array,
@@ -505,7 +519,7 @@ function evaluateSplit(
     const weights = Float32Array.from(labels, (c) => classWeights[c]!);
     const [loss, hits] = tf.tidy(() => {
       const input = tf.tensor(x.subarray(start * rowSize, (start + b) * rowSize), [b, ...ex.shape]);
-      const features = trunk ? (trunk.apply(input, { training: false }) as tf.Tensor) : input;
+      const features = trunk ? trunk(input) : input;
       const logProbs = forward(steps, features, null);
       const y = tf.tensor1d(labels, 'int32');
       const weighted = tf.sum(tf.mul(smoothedCrossEntropy(logProbs, y, labelSmoothing), tf.tensor1d(weights)));
