@@ -155,6 +155,26 @@ describe('migrations', () => {
     }
   });
 
+  test('migration 5 adds findings that name their kind exactly, and follow their images', () => {
+    const db = openRaw();
+    try {
+      migrate(db, MIGRATIONS.slice(0, 1));
+      seedVersion1(db);
+      migrate(db, MIGRATIONS.slice(0, 4));
+      const before = version1Data(db);
+      assert.equal(migrate(db, MIGRATIONS.slice(0, 5)), 5);
+      assert.deepEqual(version1Data(db), before);
+      db.exec(`INSERT INTO findings (id, kind, key, score, explanation, detected_at, updated_at) VALUES (1, 'blurry', 'k', 0.9, 'Blurry.', 1, 1)`);
+      db.exec('INSERT INTO finding_images (finding_id, image_id, position) VALUES (1, 1, 0)');
+      assert.throws(() => db.exec(`INSERT INTO findings (kind, key, score, explanation, detected_at, updated_at) VALUES ('fuzzy', 'k2', 1, 'x', 1, 1)`), /CHECK constraint failed/);
+      assert.throws(() => db.exec(`INSERT INTO findings (kind, key, score, explanation, detected_at, updated_at) VALUES ('blurry', 'k', 1, 'x', 1, 1)`), /UNIQUE constraint failed/);
+      db.exec('DELETE FROM images WHERE id = 1');
+      assert.equal(db.prepare('SELECT COUNT(*) FROM finding_images').pluck().get(), 0);
+    } finally {
+      db.close();
+    }
+  });
+
   test('migration 4 adds training tables and the model label source; labels, history and indexes survive the rebuild', () => {
     const db = openRaw();
     try {
