@@ -1,4 +1,4 @@
-import { expect, type Page } from '@playwright/test';
+import { expect, type Page, type TestInfo } from '@playwright/test';
 
 /** Imports a folder through the import dialog, typing its path into the in-app chooser; waits for the report. */
 export async function importFolder(page: Page, folder: string, timeout = 240_000): Promise<void> {
@@ -10,4 +10,11 @@ export async function importFolder(page: Page, folder: string, timeout = 240_000
   await page.getByRole('button', { name: 'Choose this folder' }).click();
   await page.getByRole('button', { name: 'Start import' }).click();
   await expect(page.getByTestId('import-report')).toBeVisible({ timeout });
+}
+
+/** Saves a screenshot as a test artifact (test-results/…) and attaches it to the report. */
+export async function shot(page: Page, testInfo: TestInfo, name: string): Promise<void> {
+  const file = testInfo.outputPath(`${name}.png`);
+  await page.screenshot({ path: file });
+  await testInfo.attach(name, { path: file, contentType: 'image/png' });
 }

@@ -1,18 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Page, TestInfo } from '@playwright/test';
-import { importFolder } from './actions.ts';
+import type { Page } from '@playwright/test';
+import { importFolder, shot } from './actions.ts';
 import { expect, test } from './fixtures.ts';
 import { ROOT, SHARED } from './hosts.ts';
 
 const TRASHNET = path.join(SHARED, 'data', 'trashnet');
 
-/** Saves a screenshot as a test artifact (test-results/…) and attaches it to the report. */
-async function shot(page: Page, testInfo: TestInfo, name: string): Promise<void> {
-  const file = testInfo.outputPath(`${name}.png`);
-  await page.screenshot({ path: file });
-  await testInfo.attach(name, { path: file, contentType: 'image/png' });
-}
 
 
 /** The count a class row shows, e.g. 501 for "glass 501". */

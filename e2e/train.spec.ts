@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Locator, Page, TestInfo } from '@playwright/test';
-import { importFolder } from './actions.ts';
+import type { Locator, Page } from '@playwright/test';
+import { importFolder, shot } from './actions.ts';
 import { expect, test } from './fixtures.ts';
 import { MODELS_DIR, SHARED } from './hosts.ts';
 
@@ -9,18 +9,11 @@ const TRASHNET = path.join(SHARED, 'data', 'trashnet');
 const BACKBONE = 'mobilenet_v1_0.25_224';
 const CLASSES = ['cardboard', 'glass', 'metal'];
 const PER_CLASS = 12;
-const SHOTS = '/tmp/shots';
 
 // The Electron fixture passes this process's environment on; the web host gets it from startServe.
 process.env.SEEDBED_MODELS_DIR ??= MODELS_DIR;
 
 /** Saves a screenshot to /tmp/shots (to look at) and attaches it to the report. */
-async function shot(page: Page, testInfo: TestInfo, name: string): Promise<void> {
-  fs.mkdirSync(SHOTS, { recursive: true });
-  const file = path.join(SHOTS, `${name}.png`);
-  await page.screenshot({ path: file });
-  await testInfo.attach(name, { path: file, contentType: 'image/png' });
-}
 
 /** TrashNet's files of a class in name order (glass1, glass2, … glass10: numbers compared as numbers). */
 function firstFiles(className: string, from: number, count: number): string[] {
@@ -170,6 +163,7 @@ test('train from the UI: curves fill epoch by epoch, metrics, a second run to co
   const disagreeing = labels.filter((l) => l.includes(', but labelled ')).length;
   await page.getByTestId('prediction-filter').click();
   await page.getByLabel('Disagrees with its label').check();
+  await shot(page, testInfo, 'gallery-03-prediction-filter');
   await page.keyboard.press('Escape');
   if (disagreeing > 0) await expect(page.getByRole('grid')).toHaveAccessibleName(`Images, ${disagreeing} image${disagreeing === 1 ? '' : 's'}`);
   else await expect(page.getByTestId('empty-filter')).toBeVisible();
