@@ -222,18 +222,15 @@ function predictionsOf(db: Database, imageIds: readonly number[]): Map<number, P
        JOIN predictions p ON p.image_id = j.value AND p.run_id = @run JOIN runs r ON r.id = p.run_id`,
     )
     .all({ ids: JSON.stringify(imageIds), run }) as PredictionRow[];
-  let classes: { id: number; name: string }[] | null = null;
+  if (!rows.length) return out;
+  const classes = JSON.parse(rows[0]!.classes) as { id: number; name: string }[];
+  // A run's class may have been deleted since: its predictions then name no current class.
+  const existing = new Set(db.prepare('SELECT id FROM classes').pluck().all() as number[]);
   for (const r of rows) {
-    classes ??= JSON.parse(r.classes) as { id: number; name: string }[];
     const c = classes[r.class_index];
-    out.set(r.image_id, { runId: r.run_id, classId: c ? currentClassId(db, c.id) : null, className: c?.name ?? '?', confidence: r.confidence });
+    out.set(r.image_id, { runId: r.run_id, classId: c && existing.has(c.id) ? c.id : null, className: c?.name ?? '?', confidence: r.confidence });
   }
   return out;
-}
-
-/** A run's class may have been deleted since: its predictions then name no current class. */
-function currentClassId(db: Database, classId: number): number | null {
-  return db.prepare('SELECT id FROM classes WHERE id = ?').pluck().get(classId) === undefined ? null : classId;
 }
 
 function withFileName(row: RawRow, prediction: Prediction | null = null): ImageRow {

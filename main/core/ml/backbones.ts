@@ -43,17 +43,32 @@ export interface WeightSources {
   env?: NodeJS.ProcessEnv;
 }
 
-/** The folder holding the backbone's model.json, looked up in order: user folder, app cache, SEEDBED_MODELS_DIR. */
-export function resolveBackboneDir(id: string, sources: WeightSources = {}): string | null {
+/** Where a backbone's weights were found: the folder, and which of the sources it came from. */
+export interface BackboneLocation {
+  dir: string;
+  source: 'folder' | 'cache' | 'env';
+}
+
+/** Finds the backbone's model.json, looking in order: user folder, app cache, SEEDBED_MODELS_DIR. */
+export function locateBackbone(id: string, sources: WeightSources = {}): BackboneLocation | null {
   backboneSpec(id);
-  const roots = [sources.userDir, sources.cacheDir, (sources.env ?? process.env).SEEDBED_MODELS_DIR].filter((d): d is string => !!d);
-  for (const root of roots) {
+  const roots: [string | null | undefined, BackboneLocation['source']][] = [
+    [sources.userDir, 'folder'],
+    [sources.cacheDir, 'cache'],
+    [(sources.env ?? process.env).SEEDBED_MODELS_DIR, 'env'],
+  ];
+  for (const [root, source] of roots) {
+    if (!root) continue;
     // Either a folder of backbones (<root>/<id>/model.json) or the backbone's own folder.
-    for (const dir of nodePath.basename(root) === id ? [root] : [nodePath.join(root, id)]) {
-      if (fs.existsSync(nodePath.join(dir, 'model.json'))) return dir;
-    }
+    const dir = nodePath.basename(root) === id ? root : nodePath.join(root, id);
+    if (fs.existsSync(nodePath.join(dir, 'model.json'))) return { dir, source };
   }
   return null;
+}
+
+/** The folder holding the backbone's model.json (see locateBackbone), or null. */
+export function resolveBackboneDir(id: string, sources: WeightSources = {}): string | null {
+  return locateBackbone(id, sources)?.dir ?? null;
 }
 
 /** Backbones whose weights are on this machine. */

@@ -225,7 +225,26 @@ export function splitTop(b: CanonicalBackbone, topBlocks: number): { lower: tfl.
   registerDerived(b.model, lower, borrowedFrom(b, lower));
 
   const activation = tfl.input({ shape: cut.shape.slice(1) as number[], name: `${cutLayer}_activation`, dtype: 'float32' });
-  const mapped = new Map<SymbolicTensor, SymbolicTensor>([[cut, activation]]);
+  const above = applyAbove(b, cutLayer, activation);
+  const upper = tfl.model({ inputs: activation, outputs: above(b.model.outputs[0]!), name: `${b.id}_upper_${topBlocks}` });
+  // Upper applied every layer anew, which already counted it.
+  registerDerived(b.model, upper, []);
+  return { lower, upper, cutLayer, maxBlocks };
+}
+
+/** The layers `replay` applies: nested models' layers in place of the models. */
+function flatLayers(model: tfl.LayersModel): Layer[] {
+  return model.layers.flatMap((l) => (l instanceof tfl.LayersModel ? flatLayers(l) : l.getClassName() === 'InputLayer' ? [] : [l]));
+}
+
+/**
+ * Applies the backbone's layers above `cutLayer` to `activation` (a tensor shaped like that
+ * layer's output), sharing their weights. Returns the counterpart of any of the backbone's own
+ * tensors above the cut (its node-0 outputs), e.g. a tapped block end or the last feature map.
+ */
+export function applyAbove(b: CanonicalBackbone, cutLayer: string, activation: SymbolicTensor): (original: SymbolicTensor) => SymbolicTensor {
+  const layers = b.model.layers;
+  const mapped = new Map<SymbolicTensor, SymbolicTensor>([[b.model.getLayer(cutLayer).getOutputAt(0) as SymbolicTensor, activation]]);
   for (const layer of layers.slice(layers.indexOf(b.model.getLayer(cutLayer)) + 1)) {
     const node = layer.inboundNodes[0]!;
     const inputs = node.inputTensors.map((t) => mapped.get(t));
@@ -235,15 +254,11 @@ export function splitTop(b: CanonicalBackbone, topBlocks: number): { lower: tfl.
     const out = layer.apply(inputs.length === 1 ? inputs[0]! : (inputs as SymbolicTensor[])) as SymbolicTensor;
     mapped.set(node.outputTensors[0]!, out);
   }
-  const upper = tfl.model({ inputs: activation, outputs: mapped.get(b.model.outputs[0]!)!, name: `${b.id}_upper_${topBlocks}` });
-  // Upper applied every layer anew, which already counted it.
-  registerDerived(b.model, upper, []);
-  return { lower, upper, cutLayer, maxBlocks };
-}
-
-/** The layers `replay` applies: nested models' layers in place of the models. */
-function flatLayers(model: tfl.LayersModel): Layer[] {
-  return model.layers.flatMap((l) => (l instanceof tfl.LayersModel ? flatLayers(l) : l.getClassName() === 'InputLayer' ? [] : [l]));
+  return (original) => {
+    const out = mapped.get(original);
+    if (!out) throw new CoreError('internal', `${b.id} has no tensor "${original.name}" above "${cutLayer}".`);
+    return out;
+  };
 }
 
 /** Applies `model`'s layers (flattening nested models) to `inputs`; returns its outputs' counterparts. */

@@ -56,7 +56,9 @@ test('a download lands in the cache with every weight file, checked against its 
   }
   const json = JSON.parse(fs.readFileSync(nodePath.join(MODEL, 'model.json'), 'utf8'));
   assert.equal(result.bytes, expectedWeightBytes(json.weightsManifest));
-  assert.deepEqual(progress.at(-1), [progress.at(-1)![1], progress.at(-1)![1]]);
+  const shards = (json.weightsManifest as { paths: string[] }[]).flatMap((g) => g.paths).length;
+  assert.deepEqual(progress[0], [0, shards], 'progress starts at 0 of every weight file');
+  assert.deepEqual(progress.at(-1), [shards, shards], 'and ends with all of them');
   assert.ok(fs.existsSync(nodePath.join(result.dir, 'download.json')), 'download.json records where it came from');
   assert.deepEqual(fs.readdirSync(cache), ['mobilenet_v1_0.25_224'], 'no temporary folder left');
 });

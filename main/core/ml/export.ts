@@ -9,12 +9,11 @@ import type { ExportResult, RunSummary } from '../../../shared/contract/index.ts
 import type { CoreContext } from '../context.ts';
 import { splitFingerprint } from '../data/splits.ts';
 import { CoreError } from '../errors.ts';
-import { listRuns, runDir } from './runs.ts';
+import { runDir, runSummary } from './runs.ts';
 
 export function exportRun(ctx: CoreContext, runId: number, outDir: string, appVersion: string): ExportResult {
   const store = ctx.requireStore();
-  const run = listRuns(store.db, splitFingerprint(store.db)).find((r) => r.id === runId);
-  if (!run) throw new CoreError('not_found', `There is no run ${runId} in this project.`);
+  const run = runSummary(store.db, runId, splitFingerprint(store.db));
   if (run.status !== 'done') throw new CoreError('invalid_input', `${run.name} has no trained model (it is ${run.status}). Export a finished run.`);
   const modelDir = nodePath.join(runDir(store, runId), 'model');
   if (!fs.existsSync(nodePath.join(modelDir, 'model.json'))) {

@@ -8,7 +8,7 @@ import { startDownload } from './download.ts';
 import { exportRun } from './export.ts';
 import { backboneInfos, setModelsFolder } from './models.ts';
 import { imagePrediction, predictFolder, startPredict } from './predictions.ts';
-import { deleteRun, getRun, listRuns, renameRun } from './runs.ts';
+import { deleteRun, getRun, listRuns, renameRun, runSummary } from './runs.ts';
 import { runtimeInfo } from './runtime-info.ts';
 import { startTraining } from './training.ts';
 
@@ -51,7 +51,7 @@ export function mlHandlers(ctx: CoreContext): Pick<Handlers, MlMethods> {
     'runs.rename': ({ runId, name }) => {
       renameRun(db(), runId, name);
       ctx.events.emit('runs.changed', { runId });
-      return listRuns(db(), fingerprint()).find((r) => r.id === runId)!;
+      return runSummary(db(), runId, fingerprint());
     },
     'runs.delete': ({ runId }) => {
       deleteRun(ctx.requireStore(), runId);

@@ -8,7 +8,7 @@ import nodePath from 'node:path';
 import type { BackboneInfo } from '../../../shared/contract/index.ts';
 import type { CoreContext } from '../context.ts';
 import { CoreError } from '../errors.ts';
-import { BACKBONES, backboneSpec, resolveBackboneDir, type BackboneSpec } from './backbones.ts';
+import { BACKBONES, backboneSpec, locateBackbone, resolveBackboneDir, type BackboneSpec } from './backbones.ts';
 import { officialUrl } from './download.ts';
 
 /** ImageNet top-1 accuracy of each backbone as Google published it: the quality ranking for the default. */
@@ -62,13 +62,6 @@ function sources(ctx: CoreContext) {
   return { userDir: readSettings(ctx).modelsFolder ?? null, cacheDir: modelCacheDir(ctx), env: process.env };
 }
 
-function sourceOf(ctx: CoreContext, dir: string): BackboneInfo['source'] {
-  const s = sources(ctx);
-  const inside = (root: string | null | undefined) => !!root && (dir === root || dir.startsWith(nodePath.resolve(root) + nodePath.sep) || dir.startsWith(root + nodePath.sep));
-  if (inside(s.userDir)) return 'folder';
-  if (inside(s.cacheDir)) return 'cache';
-  return 'env';
-}
 
 function note(spec: BackboneSpec): string {
   const top1 = IMAGENET_TOP1[spec.id];
@@ -109,14 +102,14 @@ export function modelDirFor(ctx: CoreContext, id: string): string {
 export function backboneInfos(ctx: CoreContext): BackboneInfo[] {
   const def = defaultBackboneId(ctx);
   return BACKBONES.map((spec) => {
-    const dir = resolveBackboneDir(spec.id, sources(ctx));
+    const found = locateBackbone(spec.id, sources(ctx));
     return {
       id: spec.id,
       version: spec.version,
       alpha: spec.alpha,
       dims: spec.dims,
-      source: dir ? sourceOf(ctx, dir) : null,
-      dir,
+      source: found?.source ?? null,
+      dir: found?.dir ?? null,
       isDefault: spec.id === def,
       note: note(spec),
       downloadable: officialUrl(spec.id) !== null,

@@ -21,6 +21,13 @@ import { runInTrainWorker } from './train-runner.ts';
 import { embedPool } from './training.ts';
 import { backendLabel, noteRuntime } from './runtime-info.ts';
 
+/** The most probable class of one row of probabilities. */
+function argmax(probs: Float32Array): number {
+  let best = 0;
+  for (let c = 1; c < probs.length; c++) if (probs[c]! > probs[best]!) best = c;
+  return best;
+}
+
 function requireUsableRun(db: Database, runId: number) {
   const run = getRunRow(db, runId);
   if (run.status !== 'done' || !run.model_dir) {
@@ -86,8 +93,7 @@ export function startPredict(ctx: CoreContext, runId: number, scope: 'unlabeled'
         predicted.forEach((t, i) => {
           if (outcome.errors[i]) return;
           const probs = outcome.probabilities.subarray(i * k, (i + 1) * k);
-          let best = 0;
-          for (let c = 1; c < k; c++) if (probs[c]! > probs[best]!) best = c;
+          const best = argmax(probs);
           insert.run({ runId, imageId: t.imageId, classIndex: best, confidence: probs[best]!, probabilities: toBlob(probs), at });
           stored++;
         });
@@ -165,8 +171,10 @@ export async function predictFolder(ctx: CoreContext, runId: number, dir: string
   const store = ctx.requireStore();
   const run = requireUsableRun(store.db, runId);
   const root = nodePath.resolve(dir);
-  if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) throw new CoreError('not_found', `There is no folder at ${root}.`);
-  const files = (fs.readdirSync(root, { recursive: true, withFileTypes: true }) as fs.Dirent[])
+  const stats = await fs.promises.stat(root).catch(() => null);
+  if (!stats?.isDirectory()) throw new CoreError('not_found', `There is no folder at ${root}.`);
+  // Asynchronously: a folder of many thousand files must not stall the host's event loop.
+  const files = (await fs.promises.readdir(root, { recursive: true, withFileTypes: true }))
     .filter((d) => d.isFile() && isSupportedFormat(formatFromExtension(d.name) ?? ''))
     .map((d) => nodePath.join(d.parentPath ?? (d as unknown as { path: string }).path, d.name))
     .sort();
@@ -188,8 +196,7 @@ export async function predictFolder(ctx: CoreContext, runId: number, dir: string
     rows: files.map((path, i) => {
       if (outcome.errors[i]) return { path, className: null, confidence: null, error: outcome.errors[i]! };
       const probs = outcome.probabilities.subarray(i * k, (i + 1) * k);
-      let best = 0;
-      for (let c = 1; c < k; c++) if (probs[c]! > probs[best]!) best = c;
+      const best = argmax(probs);
       return { path, className: classes[best] ?? null, confidence: probs[best]!, error: null };
     }),
   };

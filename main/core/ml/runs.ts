@@ -178,6 +178,10 @@ export function listRuns(db: Database, currentFingerprint: string): RunSummary[]
   return (db.prepare(`${SELECT_RUNS} ORDER BY r.id DESC`).all() as RunRow[]).map((r) => toSummary(r, currentFingerprint));
 }
 
+export function runSummary(db: Database, runId: number, currentFingerprint: string): RunSummary {
+  return toSummary(getRunRow(db, runId), currentFingerprint);
+}
+
 export function runClasses(db: Database, runId: number): RunClass[] {
   const row = db.prepare('SELECT classes FROM runs WHERE id = ?').get(runId) as { classes: string } | undefined;
   if (!row) throw new CoreError('not_found', `There is no run ${runId} in this project.`);
@@ -201,7 +205,7 @@ export function runEpochs(db: Database, runId: number): EpochMetrics[] {
 }
 
 export function getRun(db: Database, runId: number, currentFingerprint: string): RunDetail {
-  const summary = toSummary(getRunRow(db, runId), currentFingerprint);
+  const summary = runSummary(db, runId, currentFingerprint);
   const epochs = runEpochs(db, runId);
   const counts = Object.values(summary.splitCounts).reduce((a, c) => ({ train: a.train + c.train, val: a.val + c.val }), { train: 0, val: 0 });
   const head = epochs.filter((e) => e.phase === 'head');

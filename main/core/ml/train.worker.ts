@@ -10,7 +10,7 @@ import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { EpochMetrics, RunPhase } from '../../../shared/contract/index.ts';
-import { assembleClassifier, loadCanonicalBackbone, type CanonicalBackbone, type FeatureTap } from './canonical.ts';
+import { applyAbove, assembleClassifier, loadCanonicalBackbone, splitTop, type CanonicalBackbone, type FeatureTap } from './canonical.ts';
 import { featureTaps, tapWidths } from './features.ts';
 import { loadLayersModelFrom, saveLayersModel } from './model-files.ts';
 import { decodeBatch, MODEL_INPUT_SIZE } from './pixels.ts';
@@ -55,9 +55,9 @@ class ColumnSlice extends tfl.layers.Layer {
  */
 function fineTuneTrunk(b: CanonicalBackbone, taps: FeatureTap[], topBlocks: number) {
   const layers = b.model.layers;
-  const maxBlocks = b.blockEnds.length;
-  const blocks = Math.min(topBlocks, maxBlocks);
-  const cutLayer = b.blockEnds[maxBlocks - blocks - 1] ?? layers.find((l) => l.getClassName() === 'Conv2D')!.name;
+  const blocks = Math.min(topBlocks, b.blockEnds.length);
+  // splitTop's lower model computes the activation at the cut, cached once per image.
+  const { lower, cutLayer } = splitTop(b, blocks);
   const cutIndex = layers.indexOf(b.model.getLayer(cutLayer));
   // The backbone's own tensors (node 0): applying its layers again below adds nodes to them.
   const original = (name: string) => b.model.getLayer(name).getOutputAt(0) as tfl.SymbolicTensor;
@@ -68,27 +68,20 @@ function fineTuneTrunk(b: CanonicalBackbone, taps: FeatureTap[], topBlocks: numb
   const activationSize = cutShape.reduce((a, d) => a * d, 1);
   const tapTensors = taps.slice(frozenTaps.length).map((t) => original(t.layer));
 
-  const lower = tfl.model({ inputs: b.model.inputs, outputs: original(cutLayer) });
   const input = tfl.input({ shape: [frozenDims + activationSize] });
   const activation = tfl.layers.reshape({ targetShape: cutShape }).apply(new ColumnSlice(frozenDims, activationSize).apply(input)) as tfl.SymbolicTensor;
-  const mapped = new Map<tfl.SymbolicTensor, tfl.SymbolicTensor>([[original(cutLayer), activation]]);
-  for (const layer of layers.slice(cutIndex + 1)) {
-    const node = layer.inboundNodes[0]!;
-    const ins = node.inputTensors.map((t) => mapped.get(t)!);
-    mapped.set(node.outputTensors[0]!, layer.apply(ins.length === 1 ? ins[0]! : ins) as tfl.SymbolicTensor);
-    layer.trainable = true;
-  }
+  const above = applyAbove(b, cutLayer, activation);
   const parts: tfl.SymbolicTensor[] = [];
   if (frozenDims) parts.push(new ColumnSlice(0, frozenDims).apply(input) as tfl.SymbolicTensor);
   for (const [i, tap] of taps.slice(frozenTaps.length).entries()) {
-    const out = mapped.get(tapTensors[i]!)!;
+    const out = above(tapTensors[i]!);
     parts.push(tfl.layers.globalAveragePooling2d({}).apply(out) as tfl.SymbolicTensor);
     if (tap.pooling === 'avg+max') parts.push(tfl.layers.globalMaxPooling2d({}).apply(out) as tfl.SymbolicTensor);
   }
   const features = parts.length === 1 ? parts[0]! : (tfl.layers.concatenate({}).apply(parts) as tfl.SymbolicTensor);
   const trunk = tfl.model({ inputs: input, outputs: features });
-  // The frozen layers below the cut never train.
-  for (const layer of layers.slice(0, cutIndex + 1)) layer.trainable = false;
+  // Only the blocks above the cut train.
+  layers.forEach((layer, i) => (layer.trainable = i > cutIndex));
   return { lower, trunk, frozenDims, activationSize, cutLayer, blocks };
 }
 

@@ -149,7 +149,8 @@ async function runTraining(
 
   // 2. Training in its own thread; epochs are stored and announced as they end.
   const outDir = runDir(job.store, runId);
-  let planned = plan.config.epochs;
+  // Progress counts epochs over both phases (early stopping may end either sooner).
+  const totalEpochs = plan.config.epochs + (plan.config.fineTuneBlocks > 0 ? plan.config.fineTuneEpochs : 0);
   const request: TrainRequest = {
     type: 'train',
     config: plan.config,
@@ -161,21 +162,19 @@ async function runTraining(
     files: plan.config.fineTuneBlocks > 0 ? { train: train.map((i) => i.path), val: val.map((i) => i.path), test: test.map((i) => i.path) } : undefined,
     outDir,
   };
-  job.progress(0, planned);
+  job.progress(0, totalEpochs);
   const trainStarted = performance.now();
   const outcome = await runInTrainWorker<TrainOutcome>(request, {
     signal: job.signal,
     onMessage: (m) => {
       if (m.type === 'epoch') {
         recordEpoch(db, runId, m.epoch, m.bestEpoch);
-        planned = m.plannedEpochs;
         const offset = m.epoch.phase === 'finetune' ? plan.config.epochs : 0;
-        job.progress(offset + m.epoch.epoch, plan.config.epochs + (plan.config.fineTuneBlocks > 0 ? plan.config.fineTuneEpochs : 0));
+        job.progress(offset + m.epoch.epoch, totalEpochs);
         ctx.events.emit('run.epoch', { runId, epoch: m.epoch, plannedEpochs: m.plannedEpochs, bestEpoch: m.bestEpoch });
       }
     },
   });
-  void planned;
   setRunRuntime(db, runId, backendLabel(outcome.backendDetail), pool.size);
   noteRuntime(outcome.backendDetail, pool.size);
   const trainSeconds = (performance.now() - trainStarted) / 1000;
