@@ -18,8 +18,17 @@ import {
   type RuntimeInfo,
   type SplitAssignmentResult,
 } from './training.ts';
+import {
+  findingActionSchema,
+  findingKindSchema,
+  findingsQuerySchema,
+  FINDING_KINDS,
+  type DatasetHealth,
+  type FindingsPage,
+} from './cleaning.ts';
 
 export * from './training.ts';
+export * from './cleaning.ts';
 
 // ---------- shared vocabulary ----------
 
@@ -168,7 +177,7 @@ export interface HistoryState {
   redoLabel: string | null;
 }
 
-export type JobKind = 'import' | 'embed' | 'train' | 'predict' | 'download';
+export type JobKind = 'import' | 'embed' | 'train' | 'predict' | 'download' | 'clean';
 export type JobStatus = 'running' | 'done' | 'failed' | 'cancelled';
 
 export interface JobInfo {
@@ -388,6 +397,33 @@ export const methods = {
 
   /** Writes the run's model (backbone + head, one TF.js layers model), labels.json and metadata.json into a folder. */
   'export.run': result<ExportResult>()(z.object({ runId: id, dir: path }).strict()),
+
+  /**
+   * Runs the cleaning detectors (all, or `kinds`) as one job. Findings the user dismissed or
+   * fixed keep their state; open ones that are no longer found are removed.
+   */
+  'clean.start': result<{ jobId: string }>()(
+    z
+      .object({
+        kinds: z.array(findingKindSchema).min(1).max(FINDING_KINDS.length).optional(),
+        backbone: z.string().min(1).max(100).optional(),
+      })
+      .strict(),
+  ),
+  /** Findings, most severe first within a kind, with their images. */
+  'findings.list': result<FindingsPage>()(findingsQuerySchema),
+  /**
+   * Acts on findings, as one undoable step: keep (a copy: `imageId`, default the suggested
+   * one; the other copies are excluded), exclude (all its images, or `imageId`), relabel (to
+   * the suggested class), dismiss (not a problem), reopen.
+   */
+  'findings.act': result<{ changed: number; findings: number }>()(
+    z.object({ findingIds: ids.min(1), action: findingActionSchema, imageId: id.optional() }).strict(),
+  ),
+  /** Counts, balance, sizes, formats and open findings: the dataset's health at a glance. */
+  'health.summary': result<DatasetHealth>()(none),
+  /** Writes the health summary as one self-contained HTML file into a folder. */
+  'health.report': result<{ path: string; bytes: number }>()(z.object({ dir: path }).strict()),
 } as const;
 
 export type Methods = typeof methods;
@@ -411,6 +447,8 @@ export interface Events {
   'run.epoch': RunEpochEvent;
   /** A run was created, finished, renamed or deleted, or its predictions changed. */
   'runs.changed': { runId: number | null };
+  /** Findings were added, removed or changed state. */
+  'findings.changed': { reason: string };
 }
 export type EventName = keyof Events;
 /** An event on the wire; checking `event` narrows `data`. */
@@ -485,6 +523,7 @@ export const EVENT_NAMES: EventName[] = [
   'history.changed',
   'run.epoch',
   'runs.changed',
+  'findings.changed',
 ];
 
 export { IPC_EVENT_CHANNEL, IPC_INVOKE_CHANNEL, MEDIA_SCHEME, METHOD_NAMES } from './names.ts';

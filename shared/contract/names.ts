@@ -54,6 +54,11 @@ export const METHOD_NAMES = [
   'predictions.get',
   'predictions.accept',
   'export.run',
+  'clean.start',
+  'findings.list',
+  'findings.act',
+  'health.summary',
+  'health.report',
 ] as const satisfies readonly MethodName[];
 
 export const IPC_INVOKE_CHANNEL = 'seedbed:invoke';
