@@ -14,6 +14,7 @@ import { projectHandlers } from './project.ts';
 import { datasetHandlers } from './data/dataset-handlers.ts';
 import { importHandlers } from './data/import-handlers.ts';
 import { mlHandlers } from './ml/ml-handlers.ts';
+import { cleanHandlers } from './clean/clean-handlers.ts';
 import { exportRun } from './ml/export.ts';
 import { resolveMedia, type MediaFile, type MediaKind } from './media/media-files.ts';
 
@@ -33,6 +34,7 @@ export class Core implements CoreContext {
       ...datasetHandlers(this),
       ...importHandlers(this),
       ...mlHandlers(this),
+      ...cleanHandlers(this),
       'export.run': ({ runId, dir }) => exportRun(this, runId, dir, options.host.appVersion),
     };
   }

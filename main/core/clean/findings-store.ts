@@ -8,23 +8,9 @@ import { createHash } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
 import { CoreError } from '../errors.ts';
 
-export const FINDING_KINDS = [
-  'exact_duplicate',
-  'near_duplicate',
-  'corrupt',
-  'blurry',
-  'dark',
-  'bright',
-  'low_information',
-  'too_small',
-  'odd_aspect',
-  'grayscale',
-  'outlier',
-  'label_issue',
-  'class_overlap',
-] as const;
-export type FindingKind = (typeof FINDING_KINDS)[number];
-export type FindingState = 'open' | 'fixed' | 'dismissed';
+import { FINDING_KINDS, type FindingKind, type FindingState } from '../../../shared/contract/cleaning.ts';
+
+export { FINDING_KINDS, type FindingKind, type FindingState };
 
 export interface DetectedFinding {
   kind: FindingKind;
@@ -35,6 +21,11 @@ export interface DetectedFinding {
   score: number;
   explanation: string;
   suggestion?: unknown;
+  /**
+   * What identifies the finding across runs when its images do not (class overlap: the two
+   * class names, whatever examples show it). Default: the images' content hashes and the files.
+   */
+  keyParts?: string[];
 }
 
 export interface StoredFinding extends DetectedFinding {
@@ -55,6 +46,10 @@ export function findingKey(db: Database, kind: FindingKind, imageIds: readonly n
   return createHash('sha256').update([kind, ...shas, ...paths].join('\n')).digest('hex').slice(0, 32);
 }
 
+function partsKey(kind: FindingKind, parts: readonly string[]): string {
+  return createHash('sha256').update([kind, ...[...parts].sort().map((p) => `part:${p}`)].join('\n')).digest('hex').slice(0, 32);
+}
+
 /**
  * Stores one detector run of `kinds`: new findings are added open; findings detected again
  * keep their state and id (their score and explanation are refreshed); open findings of
@@ -69,7 +64,8 @@ export function replaceFindings(
 ): { added: number; kept: number; removed: number; stillDismissed: number } {
   for (const f of detected) {
     if (!kinds.includes(f.kind)) throw new CoreError('internal', `A ${f.kind} finding came from a run of ${kinds.join(', ')}.`);
-    if (!f.imageIds.length && !f.files?.length) throw new CoreError('internal', `A ${f.kind} finding names no image and no file.`);
+    if (!Number.isFinite(f.score)) throw new CoreError('internal', `A ${f.kind} finding has no score (${f.score}): ${f.explanation}`);
+    if (!f.imageIds.length && !f.files?.length && !f.keyParts?.length) throw new CoreError('internal', `A ${f.kind} finding names no image and no file.`);
   }
   const find = db.prepare('SELECT id, state FROM findings WHERE kind = ? AND key = ?');
   const insert = db.prepare(
@@ -87,7 +83,7 @@ export function replaceFindings(
     let kept = 0;
     let stillDismissed = 0;
     for (const f of detected) {
-      const key = findingKey(db, f.kind, f.imageIds, f.files);
+      const key = f.keyParts ? partsKey(f.kind, f.keyParts) : findingKey(db, f.kind, f.imageIds, f.files);
       const row = find.get(f.kind, key) as { id: number; state: FindingState } | undefined;
       const values = { kind: f.kind, key, score: f.score, explanation: f.explanation, suggestion: f.suggestion === undefined ? null : JSON.stringify(f.suggestion), files: f.files?.length ? JSON.stringify(f.files) : null, at };
       let id: number;

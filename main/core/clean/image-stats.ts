@@ -5,6 +5,7 @@
  */
 import sharp from 'sharp';
 import { CoreError } from '../errors.ts';
+import { tinyLuma } from './align.ts';
 import { DEFAULT_LIMITS } from '../media/image-safety.ts';
 
 /** The measurements one image gets; everything but width/height comes from a downscaled copy. */
@@ -32,6 +33,8 @@ export interface ImageStats {
   pHash: string;
   /** 64-bit difference hash, 16 hex characters. */
   dHash: string;
+  /** TINY_SIDE² greyscale thumbnail, stretched square, base64: checks candidate near-duplicates (align.ts). */
+  tiny: string;
 }
 
 /** Long side of the copy every measurement is made on; keeps the cost per image near constant. */
@@ -117,6 +120,7 @@ export async function imageStats(path: string): Promise<ImageStats> {
     saturationP99: percentileOfHistogram(spreadHistogram, pixels, 0.99) / 255,
     pHash,
     dHash,
+    tiny: Buffer.from(tinyLuma(luma, small.width, small.height)).toString('base64'),
   };
 }
 

@@ -16,7 +16,9 @@ export type HistoryStep =
   | { kind: 'tags'; key: string; groups: TagGroup[] }
   | { kind: 'insertClasses'; classes: ClassRecord[] }
   | { kind: 'updateClasses'; classes: ClassRecord[] }
-  | { kind: 'deleteClasses'; ids: number[] };
+  | { kind: 'deleteClasses'; ids: number[] }
+  /** Cleaning findings' review states (a finding removed since is skipped). */
+  | { kind: 'findings'; states: { id: number; state: 'open' | 'fixed' | 'dismissed' }[] };
 
 /** What the undo list keeps for one user action. */
 export interface HistoryEntry {
@@ -130,6 +132,11 @@ export function applyHistorySteps(db: Database, steps: readonly HistoryStep[], a
       case 'deleteClasses':
         deleteClassRows(db, step.ids, at);
         break;
+      case 'findings': {
+        const update = db.prepare('UPDATE findings SET state = ?, updated_at = ? WHERE id = ?');
+        for (const s of step.states) update.run(s.state, at, s.id);
+        break;
+      }
     }
   }
 }

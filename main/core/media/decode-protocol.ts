@@ -2,6 +2,7 @@
  * Messages between the main thread and the decode workers (`decode.worker.ts`). The pool
  * wraps each request as `{ id, request }` and each answer as `{ id, ok, result | error }`.
  */
+import type { ImageStats } from '../clean/image-stats.ts';
 import type { ImageLimits, SupportedFormat } from './image-safety.ts';
 
 /** Read, hash, check and decode one file, and write its thumbnail. */
@@ -28,7 +29,14 @@ export interface RenderRendition {
   limits: ImageLimits;
 }
 
-export type DecodeRequest = DecodeForImport | RenderRendition;
+/** Measure an image for the cleaning checks (clean/image-stats.ts) from the first source that can be read. */
+export interface MeasureImage {
+  type: 'stats';
+  /** Every path the image was found at, first choice first. */
+  sources: string[];
+}
+
+export type DecodeRequest = DecodeForImport | RenderRendition | MeasureImage;
 
 export interface DecodedImage {
   type: 'decoded';
@@ -70,7 +78,9 @@ export interface RenditionUnavailable {
 
 export type ImportAnswer = DecodedImage | RefusedFile | DecodeFatal;
 export type RenderAnswer = RenditionWritten | RenditionUnavailable | RefusedFile | DecodeFatal;
-export type DecodeAnswer = ImportAnswer | RenderAnswer;
+/** The measurements, or why none of the sources could be measured (a decode warning: truncated or corrupt data, a missing file). */
+export type MeasureAnswer = { type: 'stats'; stats: ImageStats; path: string } | { type: 'unmeasurable'; reason: string; missing: boolean };
+export type DecodeAnswer = ImportAnswer | RenderAnswer | MeasureAnswer;
 
 /** What the request type answers with. */
-export type AnswerTo<R extends DecodeRequest> = R extends DecodeForImport ? ImportAnswer : RenderAnswer;
+export type AnswerTo<R extends DecodeRequest> = R extends DecodeForImport ? ImportAnswer : R extends MeasureImage ? MeasureAnswer : RenderAnswer;

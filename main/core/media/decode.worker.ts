@@ -6,12 +6,15 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import nodePath from 'node:path';
 import sharp, { type Metadata } from 'sharp';
+import { imageStats } from '../clean/image-stats.ts';
 import { serveRequests } from '../jobs/worker-protocol.ts';
 import type {
   DecodeAnswer,
   DecodeForImport,
   DecodeRequest,
   ImportAnswer,
+  MeasureAnswer,
+  MeasureImage,
   RefusedFile,
   RenderAnswer,
   RenderRendition,
@@ -193,6 +196,24 @@ async function renderRendition(request: RenderRendition): Promise<RenderAnswer> 
   return { type: 'unavailable', changed: false, reason };
 }
 
+async function measure(request: MeasureImage): Promise<MeasureAnswer> {
+  const problems: string[] = [];
+  let missing = 0;
+  for (const source of request.sources) {
+    if (!fs.existsSync(source)) {
+      missing++;
+      problems.push(`${source} is no longer there`);
+      continue;
+    }
+    try {
+      return { type: 'stats', stats: await imageStats(source), path: source };
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+  }
+  return { type: 'unmeasurable', reason: problems.join('; ') || 'the image has no file', missing: missing === request.sources.length };
+}
+
 serveRequests<DecodeRequest, DecodeAnswer>((request) =>
-  request.type === 'import' ? decodeForImport(request) : renderRendition(request),
+  request.type === 'import' ? decodeForImport(request) : request.type === 'stats' ? measure(request) : renderRendition(request),
 );

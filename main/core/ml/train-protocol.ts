@@ -1,5 +1,8 @@
 /** What the training worker (train.worker.ts) is asked and what it reports back. */
 import type { EpochMetrics, SplitMetrics, TrainConfig } from '../../../shared/contract/index.ts';
+import type { AnalyseOutcome, AnalyseRequest } from '../clean/analyse.ts';
+
+export type { AnalyseOutcome, AnalyseRequest };
 
 /** Row-major examples: n rows of `dims` floats, with their class index. */
 export interface ExampleSet {
@@ -35,7 +38,8 @@ export interface PredictRequest {
   backbone?: { id: string; modelDir: string };
 }
 
-export type WorkerRequest = TrainRequest | PredictRequest;
+/** Cleaning analysis (near-duplicates, outliers, label issues): see clean/analyse.ts. */
+export type WorkerRequest = TrainRequest | PredictRequest | AnalyseRequest;
 
 export interface TrainOutcome {
   epochs: EpochMetrics[];
@@ -62,5 +66,5 @@ export interface PredictOutcome {
 export type WorkerMessage =
   | { type: 'epoch'; epoch: EpochMetrics; plannedEpochs: number; bestEpoch: { phase: 'head' | 'finetune'; epoch: number } | null }
   | { type: 'progress'; stage: string; done: number; total: number }
-  | { type: 'done'; outcome: TrainOutcome | PredictOutcome }
+  | { type: 'done'; outcome: TrainOutcome | PredictOutcome | (AnalyseOutcome & { backend: string }) }
   | { type: 'error'; message: string };

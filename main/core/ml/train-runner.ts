@@ -44,7 +44,11 @@ export function runInTrainWorker<T>(
     worker.on('exit', (code) => finish(() => reject(new Error(`The training worker stopped unexpectedly (code ${code}).`))));
     const transfer: ArrayBuffer[] = [];
     if (request.type === 'train') transfer.push(request.train.x.buffer, request.train.y.buffer, request.val.x.buffer, request.val.y.buffer, request.test.x.buffer, request.test.y.buffer);
-    else if (request.embeddings) transfer.push(request.embeddings.x.buffer);
+    else if (request.type === 'predict' && request.embeddings) transfer.push(request.embeddings.x.buffer);
+    else if (request.type === 'analyse') {
+      if (request.x) transfer.push(request.x.buffer);
+      transfer.push(request.labels.buffer);
+    }
     worker.postMessage(request, [...new Set(transfer)]);
   });
 }

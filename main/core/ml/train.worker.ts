@@ -17,7 +17,8 @@ import { decodeBatch, MODEL_INPUT_SIZE } from './pixels.ts';
 import { chooseBackend } from './runtime.ts';
 import { evaluate } from './train/metrics.ts';
 import { predictProbabilities, trainClassifier, type Examples } from './train/trainer.ts';
-import type { ExampleSet, PredictOutcome, PredictRequest, TrainOutcome, TrainRequest, WorkerMessage, WorkerRequest } from './train-protocol.ts';
+import { analyse } from '../clean/analyse.ts';
+import type { AnalyseOutcome, AnalyseRequest, ExampleSet, PredictOutcome, PredictRequest, TrainOutcome, TrainRequest, WorkerMessage, WorkerRequest } from './train-protocol.ts';
 
 sharp.concurrency(1);
 sharp.cache(false);
@@ -229,8 +230,15 @@ async function predict(req: PredictRequest): Promise<PredictOutcome> {
   return { probabilities, numClasses: k, errors, backend: choice.detail };
 }
 
+async function analyseRequest(req: AnalyseRequest): Promise<AnalyseOutcome & { backend: string }> {
+  const choice = await chooseBackend();
+  const outcome = await analyse(req, (stage, done, total) => post({ type: 'progress', stage, done, total }));
+  return { ...outcome, backend: choice.detail };
+}
+
 port.on('message', (request: WorkerRequest) => {
-  const work: Promise<TrainOutcome | PredictOutcome> = request.type === 'train' ? train(request) : predict(request);
+  const work: Promise<TrainOutcome | PredictOutcome | (AnalyseOutcome & { backend: string })> =
+    request.type === 'train' ? train(request) : request.type === 'predict' ? predict(request) : analyseRequest(request);
   work.then(
     (outcome) => {
       const transfer = 'probabilities' in outcome ? [outcome.probabilities.buffer as ArrayBuffer] : [];
