@@ -6,9 +6,11 @@
  *   - transfer learning: embeddings/s per backbone with 1 worker and all; import → embed →
  *     train on all of TrashNet with the default settings (test accuracy, seconds); head
  *     training alone on cached embeddings;
+ *   - cleaning: TrashNet with injected problems (flips, near-duplicates, blur, dark, strays):
+ *     precision and recall per detector, and the time of all detectors on cached embeddings;
  *   - peak RSS of the whole process (worker threads included).
  * Options: --data DIR (default ../shared/data/trashnet), --rows N (default 50000), --json FILE,
- * --only foundation|learning, --models DIR (default SEEDBED_MODELS_DIR or ../shared/models).
+ * --only foundation|learning|cleaning, --outliers DIR (default ../shared/data/chest_xray), --models DIR (default SEEDBED_MODELS_DIR or ../shared/models).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -17,6 +19,7 @@ import { performance } from 'node:perf_hooks';
 import type { GalleryFilter, ImportReport, JobInfo, Result } from '../../shared/contract/index.ts';
 import type { RunDetail } from '../../shared/contract/index.ts';
 import { Core } from '../core/core.ts';
+import { benchCleaning, printCleaning } from './clean-bench.ts';
 import { benchEmbeddings } from './embed-bench.ts';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
@@ -248,7 +251,17 @@ try {
     console.log(`  test accuracy ${l.test.accuracy.toFixed(3)} (target ≥ 0.85), macro-F1 ${l.test.macroF1.toFixed(3)} on ${l.test.count} test images; val accuracy ${l.val.accuracy.toFixed(3)}; ${l.epochs} epochs (best ${l.bestEpoch?.epoch})`);
     console.log(`  the same run again on cached embeddings: ${l.cachedRunSeconds.toFixed(1)} s (head training ${l.cachedRunTrainSeconds.toFixed(1)} s); same test accuracy: ${l.reproducible ? 'yes' : 'NO'}`);
   }
-  if (only === 'learning') {
+  if (only === 'all' || only === 'cleaning') {
+    console.log(`\nCleaning: TrashNet with known problems injected (seed 1), every detector scored`);
+    const c = await benchCleaning(dir, {
+      trashnet: dataDir,
+      chestXray: path.resolve(option('outliers', path.join(root, '..', 'shared', 'data', 'chest_xray'))),
+      sampleDir: path.join(root, 'resources', 'sample'),
+    });
+    results.cleaning = c;
+    printCleaning(c);
+  }
+  if (only === 'learning' || only === 'cleaning') {
     const peakRssMb = process.resourceUsage().maxRSS / 1024;
     console.log(`\nPeak RSS: ${peakRssMb.toFixed(0)} MB`);
     if (jsonOut) {
