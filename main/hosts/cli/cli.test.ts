@@ -182,11 +182,32 @@ describe('seedbed import and info', () => {
     assertNoStack(tooNew.stderr);
   });
 
+  test('clean --json lists the unreadable file and the blank images, in exactly the documented shape', async () => {
+    const run = await seedbed(['clean', '--project', project, '--only', 'corrupt,low_information,exact_duplicate', '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    const out = JSON.parse(run.stdout) as { issues: { kind: string; images: string[]; score: number; suggested: string }[]; counts: Record<string, number> };
+    assert.deepEqual(Object.keys(out), ['issues', 'counts']);
+    // Every image of this project is one flat colour: nothing to see in any of them.
+    const info = JSON.parse((await seedbed(['info', '--project', project, '--json'])).stdout) as { images: number };
+    assert.deepEqual(out.counts, { corrupt: 1, low_information: info.images, exact_duplicate: 0 });
+    const corrupt = out.issues.find((i) => i.kind === 'corrupt')!;
+    assert.deepEqual(corrupt.images, [nodePath.join(images, 'dogs', 'broken.jpg')]);
+    assert.deepEqual(Object.keys(corrupt), ['kind', 'images', 'score', 'suggested', 'explanation']);
+    assert.ok(out.issues.filter((i) => i.kind === 'low_information').every((i) => i.images.length === 1 && /\.png$/.test(i.images[0]!) && i.suggested === 'Exclude'), JSON.stringify(out.issues));
+    const text = await seedbed(['clean', '--project', project, '--only', 'corrupt']);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /Unreadable files \(corrupt\): 1/);
+    assert.match(text.stdout, /broken\.jpg/);
+    const bad = await seedbed(['clean', '--project', project, '--only', 'blurry,fuzzy']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /"fuzzy" is not one/);
+  });
+
   test('--help explains every command', async () => {
     const general = await seedbed(['--help']);
     assert.equal(general.code, 0);
-    for (const name of ['import', 'info', 'train', 'predict', 'export', 'serve']) assert.match(general.stdout, new RegExp(`^  ${name}\\s`, 'm'));
-    for (const name of ['import', 'info', 'train', 'predict', 'export', 'serve']) {
+    for (const name of ['import', 'info', 'clean', 'train', 'predict', 'export', 'serve']) assert.match(general.stdout, new RegExp(`^  ${name}\\s`, 'm'));
+    for (const name of ['import', 'info', 'clean', 'train', 'predict', 'export', 'serve']) {
       const run = await seedbed([name, '--help']);
       assert.equal(run.code, 0, run.stderr);
       assert.match(run.stdout, new RegExp(`^Usage: seedbed ${name}`));

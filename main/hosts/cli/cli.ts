@@ -5,6 +5,7 @@ import { commandHelp, parseArgs, table, UsageError, type CommandSpec, type Parse
 import { COMMANDS } from './commands.ts';
 import { runImport } from './import-command.ts';
 import { runInfo } from './info-command.ts';
+import { runClean } from './clean-command.ts';
 import { runExport, runPredict, runTrain } from './ml-commands.ts';
 import { runServe } from './serve-command.ts';
 import { CliFailure, writeFully } from './session.ts';
@@ -16,6 +17,7 @@ export const EXIT_USAGE = 2;
 const RUNNERS: Record<string, (args: ParsedArgs) => Promise<number>> = {
   import: runImport,
   info: runInfo,
+  clean: runClean,
   train: runTrain,
   predict: runPredict,
   export: runExport,
@@ -24,7 +26,7 @@ const RUNNERS: Record<string, (args: ParsedArgs) => Promise<number>> = {
 
 export function generalHelp(): string {
   return [
-    'Seedbed: label a folder of images and train an image classifier on your own computer.',
+    'Seedbed: label a folder of images, clean it and train an image classifier on your own computer.',
     '',
     'Usage: seedbed COMMAND [options]',
     '',

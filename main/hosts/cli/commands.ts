@@ -129,4 +129,30 @@ export const exportCommand: CommandSpec = {
   examples: [{ command: 'seedbed export --project birds.seedbed --run 3 --out ./bird-model', explains: 'Writes run 3 into ./bird-model.' }],
 };
 
-export const COMMANDS: CommandSpec[] = [importCommand, infoCommand, trainCommand, predictCommand, exportCommand, serveCommand];
+export const cleanCommand: CommandSpec = {
+  name: 'clean',
+  summary: 'Look for problems in a dataset: duplicates, broken or poor images, strays and likely label mistakes.',
+  options: [
+    projectOption,
+    {
+      name: 'only',
+      value: 'KIND,…',
+      help: 'Run only these checks, separated by commas: exact_duplicate, near_duplicate, corrupt, blurry, dark, bright, low_information, too_small, odd_aspect, grayscale, outlier, label_issue, class_overlap. Default: all of them.',
+    },
+    { name: 'backbone', value: 'ID', help: 'The pretrained network used to compare images (outliers, near-duplicates, label mistakes). Default: the best one on this computer.' },
+    { name: 'report', value: 'FOLDER', help: 'Also write the dataset health report (one HTML file you can open in any browser) into this folder.' },
+    { name: 'json', help: 'Print one JSON object {"issues":[{"kind","images","score","suggested","explanation"}],"counts":{kind: N}} instead of sentences (for scripts).' },
+  ],
+  description: [
+    'Nothing is changed, on disk or in the project\'s labels: the check only lists what it finds, most certain first. Fix or dismiss the findings in the studio\'s Clean view (every fix can be undone); findings you dismissed stay dismissed when you check again.',
+    'Image measurements and the network\'s summaries of the images are kept in the project, so a second check takes seconds for the measurements and about half a minute for the label check of a few thousand images.',
+    'Label mistakes are found the way cleanlab does it (confident learning): five classifiers are each trained without a fifth of the images and judge the fifth they never saw; an image whose label its judge finds very unlikely, while it is sure of another class, is listed with that class as the suggestion.',
+  ],
+  examples: [
+    { command: 'seedbed clean --project birds.seedbed', explains: 'Runs every check and prints the findings by kind.' },
+    { command: 'seedbed clean --project birds.seedbed --only exact_duplicate,near_duplicate --json', explains: 'Only the duplicate checks, as JSON.' },
+    { command: 'seedbed clean --project birds.seedbed --report ./reports', explains: 'Also writes the health report into ./reports.' },
+  ],
+};
+
+export const COMMANDS: CommandSpec[] = [importCommand, infoCommand, cleanCommand, trainCommand, predictCommand, exportCommand, serveCommand];

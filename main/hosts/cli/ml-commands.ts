@@ -41,7 +41,7 @@ class StageLine {
 }
 
 /** Runs a job to its end with Ctrl+C cancelling it; resolves with the finished job. */
-async function followJob(core: Core, start: () => Promise<string>, describe: (job: JobInfo) => string | null): Promise<{ job: JobInfo; interrupted: boolean }> {
+export async function followJob(core: Core, start: () => Promise<string>, describe: (job: JobInfo) => string | null): Promise<{ job: JobInfo; interrupted: boolean }> {
   const line = new StageLine(process.stderr);
   let interrupted = false;
   let jobId: string | null = null;

@@ -38,6 +38,11 @@ const OPEN_DIALOGS: Record<Exclude<PickPurpose, 'new-project'>, OpenDialogOption
     buttonLabel: 'Export here',
     properties: ['openDirectory', 'createDirectory'],
   },
+  'report-folder': {
+    title: 'Save the health report into a folder',
+    buttonLabel: 'Save here',
+    properties: ['openDirectory', 'createDirectory'],
+  },
   'models-folder': {
     title: 'Choose a folder of pretrained networks',
     buttonLabel: 'Use this folder',
@@ -59,7 +64,7 @@ export async function pickPaths(window: BrowserWindow | null, purpose: PickPurpo
     return result.canceled || !result.filePath ? null : [result.filePath];
   }
   const options = { ...OPEN_DIALOGS[purpose], defaultPath: app.getPath('pictures') };
-  if (purpose === 'open-project' || purpose === 'export-folder' || purpose === 'models-folder') options.defaultPath = app.getPath('documents');
+  if (purpose === 'open-project' || purpose === 'export-folder' || purpose === 'models-folder' || purpose === 'report-folder') options.defaultPath = app.getPath('documents');
   const result = window ? await dialog.showOpenDialog(window, options) : await dialog.showOpenDialog(options);
   return result.canceled || result.filePaths.length === 0 ? null : result.filePaths;
 }

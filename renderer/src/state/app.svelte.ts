@@ -7,10 +7,11 @@ import { importFlow } from './import.svelte.ts';
 import { jobs } from './jobs.svelte.ts';
 import { runtime } from './runtime.svelte.ts';
 import { attempt, toasts } from './toasts.svelte.ts';
+import { CleanState } from './clean.svelte.ts';
 import { TrainState } from './train.svelte.ts';
 
 /** The screens of an open project, in tab order. */
-export const VIEWS = ['dataset', 'train'] as const;
+export const VIEWS = ['dataset', 'train', 'clean'] as const;
 export type ViewName = (typeof VIEWS)[number];
 
 const NO_HISTORY: HistoryState = { canUndo: false, canRedo: false, undoLabel: null, redoLabel: null };
@@ -21,6 +22,7 @@ class AppState {
   project = $state.raw<ProjectInfo | null>(null);
   dataset = $state.raw<DatasetState | null>(null);
   train = $state.raw<TrainState | null>(null);
+  clean = $state.raw<CleanState | null>(null);
   /** Which screen of the open project shows. */
   view = $state<ViewName>('dataset');
   recent = $state.raw<string[]>([]);
@@ -39,7 +41,9 @@ class AppState {
     api.on('dataset.changed', () => {
       this.dataset?.scheduleRefresh();
       this.train?.onDatasetChanged();
+      this.clean?.scheduleRefresh();
     });
+    api.on('findings.changed', () => this.clean?.scheduleRefresh());
     api.on('run.epoch', (event) => this.train?.onEpoch(event));
     api.on('runs.changed', ({ runId }) => {
       void this.train?.onRunsChanged(runId);
@@ -49,12 +53,14 @@ class AppState {
     api.on('history.changed', (state) => {
       this.history = state;
       this.dataset?.scheduleRefresh();
+      this.clean?.scheduleRefresh();
     });
     api.on('job.progress', (job) => jobs.update(job));
     api.on('job.done', (job) => {
       jobs.update(job);
       void importFlow.jobFinished(job);
       this.train?.onJobDone(job);
+      this.clean?.onJobDone(job);
       this.dataset?.scheduleRefresh();
       if (job.kind !== 'import') void runtime.refresh();
     });
@@ -80,7 +86,7 @@ class AppState {
       if (project) {
         const [history] = await Promise.all([api.call('history.state'), jobs.load()]);
         this.history = history;
-        await Promise.all([this.dataset?.refresh(), this.train?.load(), runtime.refresh()]);
+        await Promise.all([this.dataset?.refresh(), this.train?.load(), this.clean?.refresh(), runtime.refresh()]);
       }
     } catch (err) {
       toasts.error(err);
@@ -93,6 +99,7 @@ class AppState {
     if (same) return;
     this.dataset?.dispose();
     this.train?.dispose();
+    this.clean?.dispose();
     this.view = 'dataset';
     this.history = NO_HISTORY;
     jobs.clear();
@@ -100,6 +107,7 @@ class AppState {
     if (!info) {
       this.dataset = null;
       this.train = null;
+      this.clean = null;
       void attempt(async () => (this.recent = await api.call('project.recent')));
       document.title = 'Seedbed';
       return;
@@ -113,8 +121,14 @@ class AppState {
       trainShown: () => this.view === 'train',
     });
     this.train = train;
+    const clean = new CleanState(info, {
+      undo: () => void this.undo(),
+      cleanShown: () => this.view === 'clean',
+      showClean: () => (this.view = 'clean'),
+    });
+    this.clean = clean;
     void attempt(async () => {
-      const [history] = await Promise.all([api.call('history.state'), jobs.load(), dataset.load(), train.load(), runtime.refresh()]);
+      const [history] = await Promise.all([api.call('history.state'), jobs.load(), dataset.load(), train.load(), clean.load(), runtime.refresh()]);
       this.history = history;
     });
   }
@@ -158,7 +172,7 @@ class AppState {
     this.#setProject(null);
   }
 
-  /** Switches the open project's screen (tabs, Ctrl+1 / Ctrl+2). */
+  /** Switches the open project's screen (tabs, Ctrl+1 / Ctrl+2 / Ctrl+3). */
   showView(view: ViewName): void {
     if (this.project) this.view = view;
   }

@@ -43,6 +43,14 @@ export const PURPOSES: Record<ChooserPurpose, PurposeSpec> = {
     confirmLabel: 'Export here',
     hint: 'The folder is made inside the folder shown above; model.json, its weights, labels.json and metadata.json go in it.',
   },
+  'report-folder': {
+    title: 'Save the health report into a folder',
+    multiple: false,
+    pick: 'new-folder',
+    native: 'report-folder',
+    confirmLabel: 'Save here',
+    hint: 'The report is one HTML file, named after the project and today\'s date; open it in any browser, or print it.',
+  },
   'models-folder': {
     title: 'Choose the folder that holds backbone models',
     multiple: false,
@@ -55,7 +63,7 @@ export const PURPOSES: Record<ChooserPurpose, PurposeSpec> = {
 /** Remembered folders are shared by purposes that look in the same places. */
 function folderKey(purpose: ChooserPurpose): string {
   if (purpose === 'open-project' || purpose === 'new-project') return 'project';
-  if (purpose === 'export-folder' || purpose === 'models-folder') return purpose;
+  if (purpose === 'export-folder' || purpose === 'models-folder' || purpose === 'report-folder') return purpose;
   return 'import';
 }
 
