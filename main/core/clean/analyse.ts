@@ -33,7 +33,7 @@ export interface AnalyseRequest {
 export interface NearDuplicateSettings {
   /** pHash and dHash both within this: the same photo re-encoded or resized, accepted outright. */
   hashAccept: number;
-  /** Candidates by hash: pHash within `p` and dHash within `d` (crops and shifts move the hashes). */
+  /** Candidates by hash, when there are no embeddings: pHash within `p` and dHash within `d` (crops and shifts move the hashes). */
   hashCandidate: { p: number; d: number };
   /** Candidates by embedding: cosine similarity at or above this. */
   cosineCandidate: number;
@@ -41,6 +41,10 @@ export interface NearDuplicateSettings {
   alignRaw: number;
   /** …and so does their fine detail, which two shots of one object on one background do not share. */
   alignDetail: number;
+  /** Candidate pairs checked at most (the closest first): alignment costs about a millisecond a pair. */
+  maxCandidates: number;
+  /** Hash candidates checked at most (no embeddings): these are mostly unrelated photos on one background. */
+  maxHashCandidates: number;
 }
 
 export interface NearGroup {
@@ -143,6 +147,7 @@ export function nearDuplicates(req: Pick<AnalyseRequest, 'x' | 'dims' | 'n' | 'p
   };
   const candidates = new Map<string, { a: number; b: number; sim: number | null; ham: number | null }>();
   const pairKey = (a: number, b: number) => (a < b ? `${a},${b}` : `${b},${a}`);
+  const hashCandidates: { a: number; b: number; sim: number | null; ham: number | null; order: number }[] = [];
   const wide = Math.max(near.hashCandidate.p, near.hashCandidate.d);
   for (const pair of hashPairs(req.pHashes, req.dHashes, wide)) {
     const p = hashDistance(req.pHashes[pair.a]!, req.pHashes[pair.b]!);
@@ -151,12 +156,16 @@ export function nearDuplicates(req: Pick<AnalyseRequest, 'x' | 'dims' | 'n' | 'p
       uf.union(pair.a, pair.b);
       note(pair.a, { ham: p });
       note(pair.b, { ham: p });
-    } else if (p <= near.hashCandidate.p && d <= near.hashCandidate.d) {
-      candidates.set(pairKey(pair.a, pair.b), { a: Math.min(pair.a, pair.b), b: Math.max(pair.a, pair.b), sim: null, ham: p });
+    } else if (!req.x && p <= near.hashCandidate.p && d <= near.hashCandidate.d) {
+      // Without embeddings, hashes are the only way to find crops and shifts.
+      hashCandidates.push({ a: Math.min(pair.a, pair.b), b: Math.max(pair.a, pair.b), sim: null, ham: p, order: p + d });
     }
   }
+  // Photos on one plain background share coarse hashes by the thousand: the closest go first, capped.
+  hashCandidates.sort((x, y) => x.order - y.order);
+  for (const c of hashCandidates.slice(0, near.maxHashCandidates)) candidates.set(pairKey(c.a, c.b), c);
   if (req.x && n > 1) {
-    const { pairs } = nearDuplicateGroups(req.x, req.dims, near.cosineCandidate);
+    const { pairs } = nearDuplicateGroups(req.x, req.dims, near.cosineCandidate, { maxPairs: near.maxCandidates });
     for (const pair of pairs) {
       const key = pairKey(pair.a, pair.b);
       const known = candidates.get(key);

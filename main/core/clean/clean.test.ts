@@ -196,6 +196,17 @@ test('review actions are undoable, recorded in label history, and dismissals sur
   await assert.rejects(call('findings.act', { findingIds: [blurry[0]!.id], action: 'relabel' }), /suggests no class/, 'a blurry image has no class to relabel to');
 });
 
+test('a cancelled check changes no finding, and a second check at once is refused', { skip }, async () => {
+  const before = await call('findings.list', { state: 'all', limit: 500 });
+  const { jobId } = await call('clean.start', { backbone: BACKBONE });
+  await assert.rejects(call('clean.start', {}), /running already/, 'one check at a time');
+  await call('jobs.cancel', { jobId });
+  const job = await waitJob(jobId);
+  assert.equal(job.status, 'cancelled', 'the check was cancelled');
+  const after = await call('findings.list', { state: 'all', limit: 500 });
+  assert.deepEqual(after.counts, before.counts, 'the findings are as they were');
+});
+
 test('the health report is one self-contained HTML file', { skip }, async () => {
   const out = nodePath.join(dir, 'report');
   const { path, bytes } = await call('health.report', { dir: out });

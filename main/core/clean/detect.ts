@@ -32,11 +32,11 @@ export const CLEAN_SETTINGS = {
    * ≥ 0.973 raw / ≥ 0.815 detail, while two shots of one object moved on its background reached
    * 0.97+ raw but ≤ 0.79 detail.
    */
-  nearDuplicates: { hashAccept: 6, hashCandidate: { p: 22, d: 16 }, cosineCandidate: 0.9, alignRaw: 0.97, alignDetail: 0.8 },
+  nearDuplicates: { hashAccept: 6, hashCandidate: { p: 22, d: 16 }, cosineCandidate: 0.9, alignRaw: 0.97, alignDetail: 0.8, maxCandidates: 20_000, maxHashCandidates: 3_000 },
   outlierK: 5,
   outlierZ: 3.5,
   /** Small groups of alike images far from the rest (neighbours.ts isolatedGroups). */
-  outlierGroupZ: 3,
+  outlierGroupZ: 2.8,
   labelFolds: 5,
   labelSeed: 1,
   /**
