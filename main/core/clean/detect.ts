@@ -329,7 +329,9 @@ function exactDuplicates(db: Database, images: ImageFacts[]): DetectedFinding[] 
       explanation: conflict
         ? `The same file is in ${image.sources.length} places, in the class folders ${classFolders.join(' and ')}: it is one image to Seedbed, labelled ${image.className ?? 'nothing'}, but the folders disagree.`
         : `The same file is in ${image.sources.length} places; Seedbed counts it once, but copies on disk can leak into other tools' splits.`,
-      suggestion: { action: 'keep', imageId: image.id } satisfies FindingSuggestion,
+      // One image to Seedbed: nothing to exclude. The copies on disk are the user's to tidy, and
+      // when their folders disagree the label is the question.
+      suggestion: (conflict ? { action: 'review' } : { action: 'fix_file' }) satisfies FindingSuggestion,
     });
   }
   return out;

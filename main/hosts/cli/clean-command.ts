@@ -34,6 +34,11 @@ function parseKinds(raw: string | undefined): FindingKind[] | undefined {
 function issueOf(f: FindingView): CleanIssue {
   const paths = f.kind === 'exact_duplicate' || !f.images.length ? f.files : f.images.map((i) => i.path);
   let suggested = suggestionText(f.suggestion);
+  if (f.kind === 'exact_duplicate') {
+    suggested = f.spansClasses
+      ? 'check which label is right, then delete the copies on disk you do not want'
+      : 'delete the extra copies on disk (Seedbed counts the image once)';
+  }
   if (f.suggestion?.action === 'keep' && f.kind === 'near_duplicate') {
     const keep = f.images.find((i) => i.id === (f.suggestion as { imageId: number }).imageId);
     if (keep) suggested = `keep ${keep.path}, exclude the others`;
