@@ -61,6 +61,8 @@ export interface CleaningFigures {
   outliers: { recall: number; flagged: number };
   counts: Partial<Record<FindingKind, number>>;
   notes: string[];
+  /** Seconds per stage of the first check and of the cached one. */
+  stages: { first: Record<string, number>; cached: Record<string, number> };
 }
 
 export async function benchCleaning(dir: string, o: { trashnet: string; chestXray: string; sampleDir: string; backbone?: string }): Promise<CleaningFigures> {
@@ -78,6 +80,7 @@ export async function benchCleaning(dir: string, o: { trashnet: string; chestXra
     unwrap(await core.dispatch('splits.assign', {}));
     const params = o.backbone ? { backbone: o.backbone } : {};
     const first = await runJob(core, core.dispatch('clean.start', params));
+    const firstStages = unwrap<{ lastCheck: { stages?: Record<string, number> } | null }>(await core.dispatch('health.summary', {})).lastCheck?.stages ?? {};
     const cached = await runJob(core, core.dispatch('clean.start', params));
 
     const byKind = async (kind: FindingKind) => allFindings(core, kind);
@@ -146,7 +149,7 @@ export async function benchCleaning(dir: string, o: { trashnet: string; chestXra
       return { recall: ratio([...mine].filter((p) => flagged.has(p)).length, mine.size), originalsFlagged, originalsShare: originalsFlagged / originals };
     };
     const outliersFound = paths('outlier');
-    const health = unwrap<{ lastCheck: { backbone: string | null; notes: string[] } | null }>(await core.dispatch('health.summary', {}));
+    const health = unwrap<{ lastCheck: { backbone: string | null; notes: string[]; stages?: Record<string, number> } | null }>(await core.dispatch('health.summary', {}));
     return {
       images: injected.files,
       injected: { flips: injected.flips.length, nearDuplicates: injected.nearDuplicates.length, blurred: injected.blurred.length, darkened: injected.darkened.length, outliers: injected.outliers.length },
@@ -166,6 +169,7 @@ export async function benchCleaning(dir: string, o: { trashnet: string; chestXra
       outliers: { recall: ratio(injected.outliers.filter((x) => outliersFound.has(x.path)).length, injected.outliers.length), flagged: outliersFound.size },
       counts,
       notes: health.lastCheck?.notes ?? [],
+      stages: { first: firstStages, cached: health.lastCheck?.stages ?? {} },
     };
   } finally {
     await core.close();
@@ -177,6 +181,8 @@ export function printCleaning(c: CleaningFigures): void {
   const i = c.injected;
   console.log(`  ${c.images} images: ${i.flips} labels flipped, ${i.nearDuplicates} near-duplicates, ${i.blurred} blurred, ${i.darkened} darkened, ${i.outliers} chest X-rays as strays; backbone ${c.backbone}`);
   console.log(`  inject ${c.seconds.inject.toFixed(1)} s, import ${c.seconds.import.toFixed(1)} s, first check ${c.seconds.firstCheck.toFixed(1)} s (statistics + embeddings), all detectors on cached embeddings ${c.seconds.cachedCheck.toFixed(1)} s (target < 60 s)`);
+  const st = (r: Record<string, number>) => Object.entries(r).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(', ');
+  console.log(`    first check: ${st(c.stages.first)}; cached: ${st(c.stages.cached)}`);
   const l = c.labelIssues;
   console.log(`  label issues: precision ${f(l.precision)} (target ≥ 0.7), recall ${f(l.recall)} (target ≥ 0.6): ${l.hits} of ${l.flagged} flagged are flips; suggested class right for ${l.suggestedRight} of ${l.hits}; ${l.flaggedOutliers} strays flagged too`);
   const n = c.nearDuplicates;

@@ -88,6 +88,8 @@ export interface CleanCheck {
   backbone: string | null;
   /** Detectors skipped or limited, and why, in words. */
   notes: string[];
+  /** Seconds per stage (measuring, embeddings, near-duplicates, outliers, label check), for the curious and the benchmark. */
+  stages?: Record<string, number>;
 }
 
 export interface DatasetHealth {

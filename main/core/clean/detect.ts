@@ -110,10 +110,18 @@ export async function runClean(ctx: CoreContext, job: RunningJob, kinds: readonl
   // 1. Measurements (cached per content).
   const unmeasurable: { image: ImageFacts; reason: string; missing: boolean }[] = [];
   let stats = new Map<number, ImageStats>();
+  const stages: Record<string, number> = {};
+  let stageStart = performance.now();
+  const stage = (name: string) => {
+    const now = performance.now();
+    stages[name] = (now - stageStart) / 1000;
+    stageStart = now;
+  };
   if (needStats) {
     const failed = await measureImages(ctx, job, images, (n) => job.progress((done += n), total));
     unmeasurable.push(...failed);
     stats = loadStats(db, images);
+    stage('measuring');
   }
 
   // 2. Exact duplicates: one content found under several paths.
@@ -159,6 +167,7 @@ export async function runClean(ctx: CoreContext, job: RunningJob, kinds: readonl
       done = before + images.length;
       if (embedded.backendDetail) noteRuntime(embedded.backendDetail, pool.size);
       if (embedded.failed.length) notes.push(`${embedded.failed.length} image(s) could not be read for the model and were left out of the model-based checks.`);
+      stage('embeddings');
       const loaded = loadEmbeddings(db, key, 'center', images.map((i) => i.sha256));
       rows = images.filter((_, r) => loaded.present[r]);
       dims = loaded.dims;
@@ -211,6 +220,8 @@ export async function runClean(ctx: CoreContext, job: RunningJob, kinds: readonl
         if (m.type === 'progress' && m.stage === 'label check' && m.total > 0) job.progress(base + Math.round((140 * m.done) / m.total), total);
       },
     });
+    stageStart = performance.now();
+    for (const [name, seconds] of Object.entries(outcome.seconds)) stages[name] = seconds;
     if (want('near_duplicate')) {
       ran.add('near_duplicate');
       detected.push(...nearDuplicateFindings(outcome, analysed));
@@ -238,7 +249,7 @@ export async function runClean(ctx: CoreContext, job: RunningJob, kinds: readonl
   replaceFindings(db, [...ran], detected);
   const counts: Partial<Record<FindingKind, number>> = {};
   for (const f of detected) counts[f.kind] = (counts[f.kind] ?? 0) + 1;
-  const check: CleanCheck = { at: Date.now(), kinds: [...ran], seconds: (performance.now() - started) / 1000, backbone, notes };
+  const check: CleanCheck = { at: Date.now(), kinds: [...ran], seconds: (performance.now() - started) / 1000, backbone, notes, stages };
   db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('clean.lastCheck', ?)").run(JSON.stringify(check));
   ctx.events.emit('findings.changed', { reason: 'check' });
   job.progress(total, total);
