@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import type { Database } from 'better-sqlite3';
 import type { Split } from '../../../shared/contract/index.ts';
 import { CoreError } from '../errors.ts';
+import { replaceFindings, setFindingState } from '../clean/findings-store.ts';
 import { assignSplits, DEFAULT_SPLIT_RATIOS, splitCounts, splitFingerprint, splitTargets } from './splits.ts';
 import { TestProject } from './test-project.ts';
 
@@ -388,10 +389,41 @@ describe('assignSplits', () => {
     });
     assert.ok(
       result.warnings.includes(
-        "2 images are in a different split from the image they were derived from, so test results may be too good. Seedbed left those splits as they are; move them to their source's split.",
+        "2 images are in a different split from the image they were derived from, or from a near-duplicate of them the dataset check found, so test results may be too good. Seedbed left those splits as they are; move them to their source's split, or keep one copy in the Clean view.",
       ),
       result.warnings.join('\n'),
     );
+  });
+
+  test('near-duplicates the dataset check found stay on one side, unless the finding was dismissed', () => {
+    addImages(project.db, [...many('glass', 30), ...many('metal', 30)]);
+    const ids = (names: string[]) => names.map((n) => project.db.prepare('SELECT id FROM images WHERE sha256 = ?').pluck().get(shaOf(n)) as number);
+    const pairs = Array.from({ length: 8 }, (_, i) => [`glass-${i}`, `glass-${i + 10}`, `metal-${i}`]);
+    replaceFindings(
+      project.db,
+      ['near_duplicate'],
+      pairs.map((names) => ({ kind: 'near_duplicate' as const, imageIds: ids(names), score: 1, explanation: 'copies' })),
+    );
+    const dismissed = ['glass-20', 'glass-21'];
+    replaceFindings(project.db, ['near_duplicate'], [
+      ...pairs.map((names) => ({ kind: 'near_duplicate' as const, imageIds: ids(names), score: 1, explanation: 'copies' })),
+      { kind: 'near_duplicate' as const, imageIds: ids(dismissed), score: 1, explanation: 'copies' },
+    ]);
+    setFindingState(project.db, project.db.prepare('SELECT finding_id FROM finding_images WHERE image_id = ?').pluck().all(ids(['glass-20'])[0]) as number[], 'dismissed');
+    for (let seed = 1; seed <= 6; seed++) {
+      assignSplits(project.db, { seed, reassign: true });
+      for (const names of pairs) {
+        const got = Object.values(splitsByName(project.db, names));
+        assert.ok(got.every((x) => x === got[0]), `seed ${seed}: ${names.join(', ')} split as ${got.join(', ')}`);
+      }
+    }
+    // A dismissed group holds nothing together: over a few seeds its two images part at least once.
+    const parted = [1, 2, 3, 4, 5, 6, 7, 8].some((seed) => {
+      assignSplits(project.db, { seed, reassign: true });
+      const got = Object.values(splitsByName(project.db, dismissed));
+      return got[0] !== got[1];
+    });
+    assert.ok(parted, 'a dismissed near-duplicate group does not bind its images');
   });
 
   test('tiny classes: 1 and 2 images train, 3 get one in each split', () => {

@@ -17,6 +17,7 @@
  *   split, or when the source has none, the split most of its members have; a group with
  *   none is placed as one unit, counted by its labelled members in each of their classes.
  *   Unlabelled or excluded members get no split here, but do hold the group together.
+ *   Near-duplicates the dataset check found (a finding not dismissed) join groups the same way.
  * - Which image goes where depends only on the seed and the images' content hashes, never on
  *   ids or insertion order: groups are taken largest first, then in the order of
  *   sha256(seed + ":" + source sha256), each to the split it leaves closest to the targets.
@@ -135,8 +136,27 @@ function isCounted(row: ImageRow): row is ImageRow & { className: string } {
   return row.status === 'active' && row.className !== null;
 }
 
-/** Groups of images joined by derived_from (chains and, should one exist, cycles included). */
-function derivationGroups(rows: readonly ImageRow[]): ImageRow[][] {
+/**
+ * Near-duplicates the dataset check found (findings not dismissed): copies of one photo are
+ * one group for the split, like derived images, so a resized copy cannot sit in test while its
+ * original trains.
+ */
+function nearDuplicateLinks(db: Database): [number, number][] {
+  const rows = db
+    .prepare(
+      `SELECT fi.finding_id AS findingId, fi.image_id AS imageId FROM finding_images fi JOIN findings f ON f.id = fi.finding_id
+       WHERE f.kind = 'near_duplicate' AND f.state <> 'dismissed' ORDER BY fi.finding_id, fi.position`,
+    )
+    .all() as { findingId: number; imageId: number }[];
+  const links: [number, number][] = [];
+  for (let i = 1; i < rows.length; i++) {
+    if (rows[i]!.findingId === rows[i - 1]!.findingId) links.push([rows[i - 1]!.imageId, rows[i]!.imageId]);
+  }
+  return links;
+}
+
+/** Groups of images joined by derived_from (chains and, should one exist, cycles included) and by near-duplicate links. */
+function derivationGroups(rows: readonly ImageRow[], links: readonly [number, number][] = []): ImageRow[][] {
   const parent = new Map<number, number>();
   const find = (id: number): number => {
     let root = id;
@@ -151,6 +171,9 @@ function derivationGroups(rows: readonly ImageRow[]): ImageRow[][] {
   for (const row of rows) parent.set(row.id, row.id);
   for (const row of rows) {
     if (row.derivedFrom !== null && parent.has(row.derivedFrom)) parent.set(find(row.id), find(row.derivedFrom));
+  }
+  for (const [a, b] of links) {
+    if (parent.has(a) && parent.has(b) && find(a) !== find(b)) parent.set(find(b), find(a));
   }
   const groups = new Map<number, ImageRow[]>();
   for (const row of rows) {
@@ -225,7 +248,7 @@ export function assignSplits(db: Database, options: AssignSplitsOptions = {}): S
       const units: Unit[] = [];
       let strays = 0;
 
-      for (const group of derivationGroups(rows)) {
+      for (const group of derivationGroups(rows, nearDuplicateLinks(db))) {
         const candidates = group.filter((r) => isCounted(r) && r.split === null);
         const source = sourceOf(group);
         const split = groupSplit(group, source);
@@ -351,7 +374,8 @@ function splitWarnings(byClass: Record<string, SplitTotals>, ratios: SplitRatios
   if (strays) {
     warnings.push(
       `${plural(strays, 'image')} ${strays === 1 ? 'is' : 'are'} in a different split from the image ${strays === 1 ? 'it was' : 'they were'} ` +
-        'derived from, so test results may be too good. Seedbed left those splits as they are; move them to their source\'s split.',
+        'derived from, or from a near-duplicate of ' + (strays === 1 ? 'it' : 'them') + ' the dataset check found, so test results may be too good. ' +
+        'Seedbed left those splits as they are; move them to their source\'s split, or keep one copy in the Clean view.',
     );
   }
   return warnings;
