@@ -24,6 +24,10 @@ const SHARED = [
 /** What a plain @tensorflow/tfjs can load without any custom layer. */
 const STANDARD_LAYERS = new Set(['InputLayer', 'Rescaling', 'Conv2D', 'DepthwiseConv2D', 'ZeroPadding2D', 'Add', 'GlobalAveragePooling2D', 'GlobalMaxPooling2D', 'Concatenate', 'Dense', 'Dropout']);
 const SIZE = 224;
+const haveData = fs.existsSync(TRASHNET) && SHARED.every((m) => fs.existsSync(nodePath.join(MODELS, m.id)));
+const skip = haveData ? false : `needs ../shared/data/trashnet and ${SHARED.map((m) => m.id).join(', ')} in ${MODELS}`;
+const haveV1 = fs.existsSync(nodePath.join(MODELS, 'mobilenet_v1_0.25_224'));
+const skipWithoutV1 = haveV1 ? false : `needs mobilenet_v1_0.25_224 in ${MODELS}`;
 
 let pixels: tf.Tensor4D;
 const scratch = fs.mkdtempSync(nodePath.join(os.tmpdir(), 'seedbed-canonical-'));
@@ -35,6 +39,7 @@ async function decode(path: string): Promise<Buffer> {
 
 before(async () => {
   await chooseBackend();
+  if (!haveData) return;
   const data = new Float32Array(IMAGES.length * SIZE * SIZE * 3);
   for (const [i, path] of IMAGES.entries()) data.set(await decode(path), i * SIZE * SIZE * 3);
   pixels = tf.tensor4d(data, [IMAGES.length, SIZE, SIZE, 3]);
@@ -86,7 +91,7 @@ function layerClasses(topology: unknown, found = new Set<string>()): Set<string>
 }
 
 for (const shared of SHARED) {
-  test(`${shared.id}: canonical features equal the original loader's on TrashNet images; BN folded, standard layers only`, async () => {
+  test(`${shared.id}: canonical features equal the original loader's on TrashNet images; BN folded, standard layers only`, { skip }, async () => {
     const original = await loadBackbone(shared.id, dirOf(shared.id));
     const b = await loadCanonicalBackbone(shared.id, dirOf(shared.id));
     try {
@@ -118,7 +123,7 @@ for (const shared of SHARED) {
     }
   });
 
-  test(`${shared.id}: splitTop lower → upper reproduces the full model; upper shares the backbone's layers`, async () => {
+  test(`${shared.id}: splitTop lower → upper reproduces the full model; upper shares the backbone's layers`, { skip }, async () => {
     const tensorsBefore = tf.memory().numTensors;
     const b = await loadCanonicalBackbone(shared.id, dirOf(shared.id));
     try {
@@ -155,7 +160,7 @@ for (const shared of SHARED) {
   });
 }
 
-test('featureModel concatenates average- and max-pooled taps in the order given', async () => {
+test('featureModel concatenates average- and max-pooled taps in the order given', { skip }, async () => {
   const b = await loadCanonicalBackbone('mobilenet_v1_0.25_224', dirOf('mobilenet_v1_0.25_224'));
   try {
     const taps: FeatureTap[] = [
@@ -182,7 +187,7 @@ test('featureModel concatenates average- and max-pooled taps in the order given'
   }
 });
 
-test('assembleClassifier: one plain layers model that a fresh process loads with plain tfjs and that predicts the same', async () => {
+test('assembleClassifier: one plain layers model that a fresh process loads with plain tfjs and that predicts the same', { skip }, async () => {
   const expected: number[][] = [];
   const dirs: string[] = [];
   for (const [n, shared] of SHARED.entries()) {
@@ -263,7 +268,7 @@ test('assembleClassifier: one plain layers model that a fresh process loads with
   }
 });
 
-test('assembleClassifier flattens a nested head and refuses one that does not fit', async () => {
+test('assembleClassifier flattens a nested head and refuses one that does not fit', { skip }, async () => {
   const b = await loadCanonicalBackbone('mobilenet_v1_0.25_224', dirOf('mobilenet_v1_0.25_224'));
   try {
     // Teachable Machine nests Sequentials; the classifier gets their layers, not the models.
@@ -350,7 +355,7 @@ async function writeV2GraphModel(b: CanonicalBackbone, dir: string): Promise<voi
   fs.writeFileSync(nodePath.join(dir, 'model.json'), JSON.stringify({ format: 'graph-model', generatedBy: 'seedbed test', convertedBy: null, modelTopology: { node: nodes, library: {}, versions: {} }, weightsManifest: [{ paths: ['weights.bin'], weights: specs }] }));
 }
 
-test('a MobileNetV2 graph model (TF-Slim naming, residual adds) reads into the same canonical model', async () => {
+test('a MobileNetV2 graph model (TF-Slim naming, residual adds) reads into the same canonical model', { skip }, async () => {
   const id = 'mobilenet_v2_0.35_224';
   const fromLayers = await loadCanonicalBackbone(id, dirOf(id));
   const dir = nodePath.join(scratch, 'v2-graph');
@@ -376,7 +381,7 @@ test('a MobileNetV2 graph model (TF-Slim naming, residual adds) reads into the s
   }
 });
 
-test('unrecognised or mismatched models are refused with a CoreError naming the problem', async () => {
+test('unrecognised or mismatched models are refused with a CoreError naming the problem', { skip: skipWithoutV1 }, async () => {
   const tensorsBefore = tf.memory().numTensors;
   const source = dirOf('mobilenet_v1_0.25_224');
   const json = JSON.parse(fs.readFileSync(nodePath.join(source, 'model.json'), 'utf8')) as { modelTopology: { node: { name: string; op: string }[] } };

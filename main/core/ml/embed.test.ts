@@ -18,12 +18,16 @@ const SHARED = [
   { id: 'mobilenet_v1_0.75_224', dims: 384 + 768, format: 'layers' },
   { id: 'mobilenet_v2_0.35_224', dims: 32 + 1280, format: 'layers' },
 ];
+const haveModels = SHARED.every((m) => fs.existsSync(nodePath.join(MODELS, m.id)));
+const skipModels = haveModels ? false : `needs ${SHARED.map((m) => m.id).join(', ')} in ${MODELS}`;
+const haveData = haveModels && fs.existsSync(TRASHNET);
+const skip = haveData ? false : `needs ../shared/data/trashnet and ${SHARED.map((m) => m.id).join(', ')} in ${MODELS}`;
 
 // One worker: the machine has 2 cores, and one worker keeps the tensor count per thread observable.
 const pool = new EmbedPool({ size: 1 });
 after(() => pool.close());
 
-test('weights resolve from the user folder, then the app cache, then SEEDBED_MODELS_DIR', () => {
+test('weights resolve from the user folder, then the app cache, then SEEDBED_MODELS_DIR', { skip: skipModels }, () => {
   const id = 'mobilenet_v1_0.25_224';
   const env = { SEEDBED_MODELS_DIR: MODELS };
   const user = fs.mkdtempSync(nodePath.join(os.tmpdir(), 'seedbed-models-'));
@@ -48,7 +52,7 @@ test('weights resolve from the user folder, then the app cache, then SEEDBED_MOD
 });
 
 for (const model of SHARED) {
-  test(`${model.id} (${model.format}) embeds TrashNet images: ${model.dims} finite dims, deterministic, no tensor leak`, async () => {
+  test(`${model.id} (${model.format}) embeds TrashNet images: ${model.dims} finite dims, deterministic, no tensor leak`, { skip }, async () => {
     const modelDir = resolveBackboneDir(model.id, { env: { SEEDBED_MODELS_DIR: MODELS } });
     assert.ok(modelDir, `${model.id} is in ${MODELS}`);
     const answers = [];
@@ -69,7 +73,7 @@ for (const model of SHARED) {
   });
 }
 
-test('embedAll keeps the order of the paths across batches', async () => {
+test('embedAll keeps the order of the paths across batches', { skip }, async () => {
   const id = 'mobilenet_v1_0.25_224';
   const modelDir = resolveBackboneDir(id, { env: { SEEDBED_MODELS_DIR: MODELS } })!;
   const single = await pool.embedBatch({ backbone: id, modelDir, paths: IMAGES });
@@ -82,7 +86,7 @@ test('embedAll keeps the order of the paths across batches', async () => {
   }
 });
 
-test('an unreadable image is reported by name and the rest of its batch is embedded', async () => {
+test('an unreadable image is reported by name and the rest of its batch is embedded', { skip }, async () => {
   const id = 'mobilenet_v1_0.25_224';
   const modelDir = resolveBackboneDir(id, { env: { SEEDBED_MODELS_DIR: MODELS } })!;
   const missing = nodePath.join(os.tmpdir(), 'seedbed-no-such-image.jpg');
@@ -94,7 +98,7 @@ test('an unreadable image is reported by name and the rest of its batch is embed
   assert.ok(answer.embeddings.subarray(0, D).every((v) => v === 0), 'the unreadable one is all zeros');
 });
 
-test('the flipped view is the mirror image: a different vector from the centre crop', async () => {
+test('the flipped view is the mirror image: a different vector from the centre crop', { skip }, async () => {
   const id = 'mobilenet_v1_0.25_224';
   const modelDir = resolveBackboneDir(id, { env: { SEEDBED_MODELS_DIR: MODELS } })!;
   const center = await pool.embedBatch({ backbone: id, modelDir, paths: [IMAGES[0]!] });

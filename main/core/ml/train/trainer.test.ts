@@ -16,6 +16,8 @@ import { classWeightsFor, predictProbabilities, smoothedCrossEntropy, trainClass
 const MODELS = process.env.SEEDBED_MODELS_DIR || nodePath.resolve(import.meta.dirname, '../../../../../shared/models');
 const TRASHNET = nodePath.resolve(import.meta.dirname, '../../../../../shared/data/trashnet');
 const BACKBONE = 'mobilenet_v1_0.25_224';
+const haveData = fs.existsSync(TRASHNET) && fs.existsSync(nodePath.join(MODELS, BACKBONE));
+const skip = haveData ? false : `needs ../shared/data/trashnet and ${BACKBONE} in ${MODELS}`;
 
 /** Four classes in 16 features with offsets and scales: separable, but not in the first epoch. */
 const clusters = (n: number, seed: number, extra: Partial<Parameters<typeof gaussianClusters>[0]> = {}): Examples =>
@@ -465,7 +467,7 @@ function rowsOf(f: NonNullable<typeof real>, keep: (indexInClass: number) => boo
   return { x, n: rows.length, shape: [f.dims], y: Int32Array.from(rows, (row) => f.y[row]!) };
 }
 
-test('real TrashNet features: the default config predicts held-out images well above chance (5-fold, 60 images)', async (t) => {
+test('real TrashNet features: the default config predicts held-out images well above chance (5-fold, 60 images)', { skip }, async (t) => {
   const f = await realFeatures();
   assert.equal(f.classes.length, 6);
   let correct = 0;
@@ -482,7 +484,7 @@ test('real TrashNet features: the default config predicts held-out images well a
   assert.ok(accuracy > 0.5, `held-out accuracy ${accuracy.toFixed(3)} (chance: 0.167)`);
 });
 
-test('real TrashNet features: early stopping fires on a config built to overfit, and the best epoch\'s weights come back', async (t) => {
+test('real TrashNet features: early stopping fires on a config built to overfit, and the best epoch\'s weights come back', { skip }, async (t) => {
   const f = await realFeatures();
   // 2 images per class, a third of their labels wrong; the other 48 images validate.
   const trainSet = rowsOf(f, (i) => i < 2);
