@@ -7,7 +7,7 @@
 import { classOverlap, findLabelIssues, outOfFoldProbabilities, type ClassOverlap, type LabelIssue } from './confident-learning.ts';
 import { bestAlignment, correlation, detail, TINY_SIDE } from './align.ts';
 import { hammingDistance } from './image-stats.ts';
-import { isolatedGroups, knnOutliers, nearDuplicateGroups } from './neighbours.ts';
+import { isolatedGroups, knnOutliers, nearDuplicateGroups, UnionFind } from './neighbours.ts';
 
 export interface AnalyseRequest {
   type: 'analyse';
@@ -67,25 +67,6 @@ export interface AnalyseOutcome {
   oofAccuracy: number | null;
   estimatedLabelIssues: number | null;
   seconds: Record<string, number>;
-}
-
-class UnionFind {
-  readonly parent: Int32Array;
-  constructor(n: number) {
-    this.parent = Int32Array.from({ length: n }, (_, i) => i);
-  }
-  find(i: number): number {
-    while (this.parent[i] !== i) {
-      this.parent[i] = this.parent[this.parent[i]!]!;
-      i = this.parent[i]!;
-    }
-    return i;
-  }
-  union(a: number, b: number): void {
-    const ra = this.find(a);
-    const rb = this.find(b);
-    if (ra !== rb) this.parent[Math.max(ra, rb)] = Math.min(ra, rb);
-  }
 }
 
 /** 64-bit hex hash → two 32-bit halves, for a fast XOR + popcount. */
@@ -195,15 +176,8 @@ export function nearDuplicates(req: Pick<AnalyseRequest, 'x' | 'dims' | 'n' | 'p
     uf.union(c.a, c.b);
     for (const i of [c.a, c.b]) note(i, { sim: c.sim, ham: c.ham, align: raw.score });
   }
-  const byRoot = new Map<number, number[]>();
-  for (let i = 0; i < n; i++) {
-    const r = uf.find(i);
-    const list = byRoot.get(r);
-    if (list) list.push(i);
-    else byRoot.set(r, [i]);
-  }
   const groups: NearGroup[] = [];
-  for (const members of byRoot.values()) {
+  for (const members of uf.sets()) {
     if (members.length < 2) continue;
     const pick = <K extends 'sim' | 'ham' | 'align'>(k: K, best: (a: number, b: number) => number) => {
       const v = members.map((i) => info.get(i)?.[k]).filter((x): x is number => x != null);

@@ -235,7 +235,8 @@ export interface DuplicateGroup {
   maxSimilarity: number;
 }
 
-class UnionFind {
+/** Disjoint sets over rows 0..n−1: joins pairs, then lists the sets (near-duplicate groups, isolated groups). */
+export class UnionFind {
   readonly parent: Int32Array;
   constructor(n: number) {
     this.parent = Int32Array.from({ length: n }, (_, i) => i);
@@ -251,6 +252,17 @@ class UnionFind {
     const ra = this.find(a);
     const rb = this.find(b);
     if (ra !== rb) this.parent[Math.max(ra, rb)] = Math.min(ra, rb);
+  }
+  /** Every set, members ascending, in the order of their smallest member. */
+  sets(): number[][] {
+    const byRoot = new Map<number, number[]>();
+    for (let i = 0; i < this.parent.length; i++) {
+      const r = this.find(i);
+      const list = byRoot.get(r);
+      if (list) list.push(i);
+      else byRoot.set(r, [i]);
+    }
+    return [...byRoot.values()];
   }
 }
 
@@ -291,15 +303,8 @@ export function nearDuplicateGroups(
     },
     options.engine,
   );
-  const byRoot = new Map<number, number[]>();
-  for (let i = 0; i < n; i++) {
-    const r = uf.find(i);
-    const list = byRoot.get(r);
-    if (list) list.push(i);
-    else byRoot.set(r, [i]);
-  }
   const groups: DuplicateGroup[] = [];
-  for (const members of byRoot.values()) {
+  for (const members of uf.sets()) {
     if (members.length < 2) continue;
     groups.push({ members, maxSimilarity: Math.max(...members.map((i) => best[i]!)) });
   }
@@ -354,15 +359,8 @@ export function isolatedGroups(emb: Float32Array, dims: number, options: { k?: n
       if (1 - overall.similarities[i * k + r]! <= cut) uf.union(i, j);
     }
   }
-  const groups = new Map<number, number[]>();
-  for (let i = 0; i < n; i++) {
-    const r = uf.find(i);
-    const list = groups.get(r);
-    if (list) list.push(i);
-    else groups.set(r, [i]);
-  }
   const out: IsolatedGroup[] = [];
-  for (const members of groups.values()) {
+  for (const members of uf.sets()) {
     if (members.length < 2 || members.length > maxSize || members.length > n / 2) continue;
     const inside = new Set(members);
     let gap = Infinity;
