@@ -6,7 +6,6 @@
  */
 import { classOverlap, findLabelIssues, outOfFoldProbabilities, type ClassOverlap, type LabelIssue } from './confident-learning.ts';
 import { bestAlignment, correlation, detail, TINY_SIDE } from './align.ts';
-import { hammingDistance } from './image-stats.ts';
 import { isolatedGroups, knnOutliers, nearDuplicateGroups, UnionFind } from './neighbours.ts';
 
 export interface AnalyseRequest {
@@ -86,11 +85,11 @@ function popcount32(v: number): number {
  * both hashes nearly intact, while two photos of similar objects on one background may
  * share one hash's coarse layout but rarely both.
  */
-export function hashPairs(pHashes: readonly string[], dHashes: readonly string[], hamming: number): { a: number; b: number; distance: number }[] {
+export function hashPairs(pHashes: readonly string[], dHashes: readonly string[], hamming: number): { a: number; b: number; p: number; d: number }[] {
   const n = pHashes.length;
   const p = pHashes.map(hashWords);
   const d = dHashes.map(hashWords);
-  const pairs: { a: number; b: number; distance: number }[] = [];
+  const pairs: { a: number; b: number; p: number; d: number }[] = [];
   for (let i = 0; i < n; i++) {
     const pi = p[i];
     const di = d[i];
@@ -104,7 +103,7 @@ export function hashPairs(pHashes: readonly string[], dHashes: readonly string[]
       if (!dj) continue;
       const dd = popcount32(di[0] ^ dj[0]) + popcount32(di[1] ^ dj[1]);
       if (dd > hamming) continue;
-      pairs.push({ a: i, b: j, distance: Math.max(dp, dd) });
+      pairs.push({ a: i, b: j, p: dp, d: dd });
     }
   }
   return pairs;
@@ -129,17 +128,16 @@ export function nearDuplicates(req: Pick<AnalyseRequest, 'x' | 'dims' | 'n' | 'p
   const candidates = new Map<string, { a: number; b: number; sim: number | null; ham: number | null }>();
   const pairKey = (a: number, b: number) => (a < b ? `${a},${b}` : `${b},${a}`);
   const hashCandidates: { a: number; b: number; sim: number | null; ham: number | null; order: number }[] = [];
-  const wide = Math.max(near.hashCandidate.p, near.hashCandidate.d);
-  for (const pair of hashPairs(req.pHashes, req.dHashes, wide)) {
-    const p = hashDistance(req.pHashes[pair.a]!, req.pHashes[pair.b]!);
-    const d = hashDistance(req.dHashes[pair.a]!, req.dHashes[pair.b]!);
+  // With embeddings, hashes only accept re-encodes and resizes; without, they also find candidates.
+  const scan = req.x ? near.hashAccept : Math.max(near.hashAccept, near.hashCandidate.p, near.hashCandidate.d);
+  for (const { a, b, p, d } of hashPairs(req.pHashes, req.dHashes, scan)) {
     if (p <= near.hashAccept && d <= near.hashAccept) {
-      uf.union(pair.a, pair.b);
-      note(pair.a, { ham: p });
-      note(pair.b, { ham: p });
+      uf.union(a, b);
+      note(a, { ham: p });
+      note(b, { ham: p });
     } else if (!req.x && p <= near.hashCandidate.p && d <= near.hashCandidate.d) {
-      // Without embeddings, hashes are the only way to find crops and shifts.
-      hashCandidates.push({ a: Math.min(pair.a, pair.b), b: Math.max(pair.a, pair.b), sim: null, ham: p, order: p + d });
+      // Without embeddings, hashes are the only way to find crops and shifts (hashPairs gives a < b).
+      hashCandidates.push({ a, b, sim: null, ham: p, order: p + d });
     }
   }
   // Photos on one plain background share coarse hashes by the thousand: the closest go first, capped.
@@ -186,13 +184,6 @@ export function nearDuplicates(req: Pick<AnalyseRequest, 'x' | 'dims' | 'n' | 'p
     groups.push({ members, similarity: pick('sim', Math.max), hamming: pick('ham', Math.min), alignment: pick('align', Math.max) });
   }
   return groups;
-}
-
-function hashDistance(a: string, b: string): number {
-  const x = hashWords(a);
-  const y = hashWords(b);
-  if (!x || !y) return 64;
-  return popcount32(x[0] ^ y[0]) + popcount32(x[1] ^ y[1]);
 }
 
 export async function analyse(req: AnalyseRequest, onProgress: (stage: string, done: number, total: number) => void = () => {}): Promise<AnalyseOutcome> {
@@ -292,6 +283,3 @@ export async function analyse(req: AnalyseRequest, onProgress: (stage: string, d
   }
   return out;
 }
-
-/** For tests and callers that have hex hashes at hand. */
-export { hammingDistance };

@@ -20,6 +20,7 @@ import type { AnalyseOutcome, AnalyseRequest } from './analyse.ts';
 import { runInTrainWorker } from '../ml/train-runner.ts';
 import { qualityFindings, type ImageStats, type QualityKind } from './image-stats.ts';
 import { replaceFindings, type DetectedFinding } from './findings-store.ts';
+import { classFoldersOf } from './findings-review.ts';
 
 export const QUALITY_KINDS: readonly QualityKind[] = ['blurry', 'dark', 'bright', 'low_information', 'too_small', 'odd_aspect', 'grayscale'];
 const EMBEDDING_KINDS: readonly FindingKind[] = ['outlier', 'label_issue', 'class_overlap'];
@@ -102,8 +103,8 @@ export async function runClean(ctx: CoreContext, job: RunningJob, kinds: readonl
   const needEmbeddings = EMBEDDING_KINDS.some(want) || want('near_duplicate');
 
   // Progress in image-sized units: measuring, embedding, then the analysis (about 150 units).
-  const statsTodo = needStats ? missingStats(db, images).length : 0;
-  let total = statsTodo + (needEmbeddings ? images.length : 0) + 150;
+  const statsTodo = needStats ? missingStats(db, images) : [];
+  let total = statsTodo.length + (needEmbeddings ? images.length : 0) + 150;
   let done = 0;
   job.progress(0, total);
 
@@ -118,7 +119,7 @@ export async function runClean(ctx: CoreContext, job: RunningJob, kinds: readonl
     stageStart = now;
   };
   if (needStats) {
-    const failed = await measureImages(ctx, job, images, (n) => job.progress((done += n), total));
+    const failed = await measureImages(ctx, job, statsTodo, (n) => job.progress((done += n), total));
     unmeasurable.push(...failed);
     stats = loadStats(db, images);
     stage('measuring');
@@ -281,15 +282,14 @@ function loadStats(db: Database, images: ImageFacts[]): Map<number, ImageStats> 
   return out;
 }
 
-/** Measures the images without cached statistics on every decode worker; stores each batch as it lands. */
+/** Measures images (those without cached statistics) on every decode worker; stores each batch as it lands. */
 async function measureImages(
   ctx: CoreContext,
   job: RunningJob,
-  images: ImageFacts[],
+  todo: ImageFacts[],
   advance: (n: number) => void,
 ): Promise<{ image: ImageFacts; reason: string; missing: boolean }[]> {
   const db = job.store.db;
-  const todo = missingStats(db, images);
   const failed: { image: ImageFacts; reason: string; missing: boolean }[] = [];
   if (!todo.length) return failed;
   const pool = decodePool(ctx);
@@ -325,12 +325,11 @@ async function measureImages(
 // ---------- findings per kind ----------
 
 function exactDuplicates(db: Database, images: ImageFacts[]): DetectedFinding[] {
-  const classNames = new Set((db.prepare('SELECT name FROM classes').pluck().all() as string[]).map((n) => n.toLowerCase()));
+  const classNames = db.prepare('SELECT name FROM classes').pluck().all() as string[];
   const out: DetectedFinding[] = [];
   for (const image of images) {
     if (image.sources.length < 2) continue;
-    const folders = [...new Set(image.sources.map((p) => parentName(p)))];
-    const classFolders = folders.filter((f) => classNames.has(f.toLowerCase()));
+    const classFolders = classFoldersOf(image.sources, classNames);
     const conflict = classFolders.length > 1;
     out.push({
       kind: 'exact_duplicate',
@@ -346,11 +345,6 @@ function exactDuplicates(db: Database, images: ImageFacts[]): DetectedFinding[] 
     });
   }
   return out;
-}
-
-function parentName(path: string): string {
-  const parts = path.split(/[\\/]/);
-  return parts[parts.length - 2] ?? '';
 }
 
 function corruptFindings(db: Database, unmeasurable: { image: ImageFacts; reason: string; missing: boolean }[]): DetectedFinding[] {

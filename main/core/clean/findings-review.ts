@@ -26,8 +26,6 @@ import { listFindings, type StoredFinding } from './findings-store.ts';
 /** Stored suggestions may carry more than the contract shows (class overlap keeps its class ids). */
 type StoredSuggestion = FindingSuggestion | { action: 'review'; classIds?: number[] };
 
-const GROUP_KINDS: readonly FindingKind[] = ['near_duplicate', 'class_overlap'];
-
 export function emptyCounts(): Record<FindingKind, FindingCounts> {
   return Object.fromEntries(FINDING_KINDS.map((k) => [k, { open: 0, fixed: 0, dismissed: 0 }])) as Record<FindingKind, FindingCounts>;
 }
@@ -40,9 +38,16 @@ export function findingCounts(db: Database): Record<FindingKind, FindingCounts> 
   return counts;
 }
 
-function parentName(path: string): string {
-  const parts = path.split(/[\\/]/);
-  return parts[parts.length - 2] ?? '';
+/** The distinct class names (as the classes spell them) among the folders holding these paths: copies filed under several classes. */
+export function classFoldersOf(paths: readonly string[], classNames: Iterable<string>): string[] {
+  const byLower = new Map([...classNames].map((n) => [n.toLowerCase(), n]));
+  const found = new Set<string>();
+  for (const path of paths) {
+    const parts = path.split(/[\\/]/);
+    const name = byLower.get((parts[parts.length - 2] ?? '').toLowerCase());
+    if (name) found.add(name);
+  }
+  return [...found];
 }
 
 export function findingView(db: Database, f: StoredFinding, rows: Map<number, ImageRow>, classNames: Map<number, string>): FindingView {
@@ -63,8 +68,7 @@ export function findingView(db: Database, f: StoredFinding, rows: Map<number, Im
     spansSplits = new Set(images.map((i) => i.split ?? 'none')).size > 1;
     spansClasses = new Set(images.filter((i) => i.classId !== null).map((i) => i.classId)).size > 1;
   } else if (f.kind === 'exact_duplicate') {
-    const lower = new Set([...classNames.values()].map((n) => n.toLowerCase()));
-    spansClasses = new Set(files.map(parentName).filter((n) => lower.has(n.toLowerCase())).map((n) => n.toLowerCase())).size > 1;
+    spansClasses = classFoldersOf(files, classNames.values()).length > 1;
   }
   return {
     id: f.id,
@@ -105,8 +109,7 @@ export function queryFindings(db: Database, q: { kinds?: FindingKind[]; state?: 
 }
 
 function loadFindings(db: Database, ids: readonly number[]): StoredFinding[] {
-  const wanted = new Set(ids);
-  const found = listFindings(db).filter((f) => wanted.has(f.id));
+  const found = listFindings(db, { ids });
   const missing = ids.filter((id) => !found.some((f) => f.id === id));
   if (missing.length) {
     throw new CoreError('not_found', `Finding ${missing.join(', ')} is no longer there: the dataset check that found it has run again. Refresh the list.`);
@@ -141,7 +144,7 @@ function planAction(f: StoredFinding, action: FindingAction, imageId: number | u
       return;
     }
     case 'keep': {
-      if (GROUP_KINDS.includes(f.kind) && f.kind === 'near_duplicate') {
+      if (f.kind === 'near_duplicate') {
         const keeper = imageId ?? (s?.action === 'keep' ? s.imageId : f.imageIds[0]);
         f.imageIds.filter((id) => id !== keeper).forEach((id) => plan.exclude.add(id));
         plan.states.set(f.id, 'fixed');

@@ -116,16 +116,17 @@ export function setFindingState(db: Database, ids: readonly number[], state: Fin
     .run({ ids: JSON.stringify(ids), state, at }).changes;
 }
 
-export function listFindings(db: Database, filter: { kinds?: readonly FindingKind[]; state?: FindingState } = {}): StoredFinding[] {
+export function listFindings(db: Database, filter: { kinds?: readonly FindingKind[]; state?: FindingState; ids?: readonly number[] } = {}): StoredFinding[] {
   const rows = db
     .prepare(
       `SELECT f.id, f.kind, f.score, f.explanation, f.suggestion, f.files, f.state, f.detected_at AS detectedAt, f.updated_at AS updatedAt,
               (SELECT json_group_array(image_id) FROM (SELECT image_id FROM finding_images WHERE finding_id = f.id ORDER BY position)) AS imageIds
        FROM findings f
        WHERE (@kinds IS NULL OR f.kind IN (SELECT value FROM json_each(@kinds))) AND (@state IS NULL OR f.state = @state)
+         AND (@ids IS NULL OR f.id IN (SELECT value FROM json_each(@ids)))
        ORDER BY f.kind, f.score DESC, f.id`,
     )
-    .all({ kinds: filter.kinds ? JSON.stringify(filter.kinds) : null, state: filter.state ?? null }) as (Omit<StoredFinding, 'imageIds' | 'suggestion' | 'files'> & {
+    .all({ kinds: filter.kinds ? JSON.stringify(filter.kinds) : null, state: filter.state ?? null, ids: filter.ids ? JSON.stringify(filter.ids) : null }) as (Omit<StoredFinding, 'imageIds' | 'suggestion' | 'files'> & {
     imageIds: string;
     suggestion: string | null;
     files: string | null;

@@ -6,6 +6,7 @@
 import sharp from 'sharp';
 import { CoreError } from '../errors.ts';
 import { tinyLuma } from './align.ts';
+import { median } from './robust.ts';
 import { DEFAULT_LIMITS } from '../media/image-safety.ts';
 
 /** The measurements one image gets; everything but width/height comes from a downscaled copy. */
@@ -213,8 +214,8 @@ async function perceptualHash(luma: Float32Array, width: number, height: number)
       coefficients[u * HASH_SIDE + v] = acc;
     }
   }
-  const median = medianOf(Array.from(coefficients.subarray(1)));
-  return bitsToHex(Array.from(coefficients, (c, i) => i === 0 || c > median));
+  const middle = median(coefficients.subarray(1));
+  return bitsToHex(Array.from(coefficients, (c, i) => i === 0 || c > middle));
 }
 
 /** dHash: 9×8 greyscale, one bit per horizontally adjacent pair, set where brightness rises. */
@@ -317,7 +318,7 @@ export function qualityFindings(stats: { id: number; stats: ImageStats }[]): Qua
   const logSharpness = robustSpread(stats.map((s) => Math.log1p(s.stats.sharpness)), 0.1);
   const medianSharpness = Math.expm1(logSharpness.median);
   const brightness = robustSpread(stats.map((s) => s.stats.brightness), 0.02);
-  const shortSides = medianOf(stats.map((s) => Math.min(s.stats.width, s.stats.height)));
+  const shortSides = median(stats.map((s) => Math.min(s.stats.width, s.stats.height)));
   const logElongation = robustSpread(stats.map((s) => Math.log(elongation(s.stats))), 0.05);
   const medianElongation = Math.exp(logElongation.median);
   const colourShare = stats.filter((s) => s.stats.saturationP99 >= g.grayscaleMaxSpread).length / stats.length;
@@ -405,16 +406,9 @@ function elongation(s: ImageStats): number {
 
 /** Median and 1.4826 × MAD, floored so a dataset of near-identical images does not flag noise. */
 function robustSpread(values: number[], minScale: number): { median: number; scale: number } {
-  const median = medianOf(values);
-  const mad = medianOf(values.map((v) => Math.abs(v - median)));
-  return { median, scale: Math.max(1.4826 * mad, minScale) };
-}
-
-function medianOf(values: number[]): number {
-  if (values.length === 0) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  const middle = median(values);
+  const mad = median(values.map((v) => Math.abs(v - middle)));
+  return { median: middle, scale: Math.max(1.4826 * mad, minScale) };
 }
 
 /** 0.5 at the flagging cut, approaching 1 as the image sits further out. */

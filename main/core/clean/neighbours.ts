@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { CoreError } from '../errors.ts';
+import { median } from './robust.ts';
 
 /** Rows of the similarity matrix computed per matrix product. */
 const BLOCK_ROWS = 256;
@@ -151,14 +152,6 @@ export function nearestNeighbours(emb: Float32Array, dims: number, k: number, op
 }
 
 // ---------- outliers ----------
-
-/** Median of a copy of the finite values. */
-function median(values: ArrayLike<number>): number {
-  const v = Array.from(values).filter(Number.isFinite).sort((a, b) => a - b);
-  if (v.length === 0) return NaN;
-  const m = v.length >> 1;
-  return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
-}
 
 /**
  * Robust z-scores (Iglewicz & Hoaglin's modified z): (x − median) / (1.4826 · MAD), so that
