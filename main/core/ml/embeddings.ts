@@ -52,16 +52,21 @@ export function missingEmbeddings(db: Database, featureKey: string, view: EmbedV
   return targets.filter((t) => !have.get(t.sha256, featureKey, view));
 }
 
-/** Every readable path of an image, first path first: a moved or deleted first copy falls back to another. */
-function readablePath(db: Database, imageId: number): string | null {
-  const rows = db
+/**
+ * A lookup of an image's first readable path, first path first: a moved or deleted first copy
+ * falls back to another. The query is prepared once, for every image a run looks up.
+ */
+function readablePathLookup(db: Database): (imageId: number) => string | null {
+  const pathsOf = db
     .prepare(
       `SELECT path FROM (SELECT path, 0 AS o FROM images WHERE id = @id UNION ALL SELECT path, 1 AS o FROM image_paths WHERE image_id = @id) ORDER BY o`,
     )
-    .pluck()
-    .all({ id: imageId }) as string[];
-  for (const p of rows) if (fs.existsSync(p)) return p;
-  return rows[0] ?? null;
+    .pluck();
+  return (imageId) => {
+    const rows = pathsOf.all({ id: imageId }) as string[];
+    for (const p of rows) if (fs.existsSync(p)) return p;
+    return rows[0] ?? null;
+  };
 }
 
 /**
@@ -87,6 +92,7 @@ export async function ensureEmbeddings(
   const insert = db.prepare(
     `INSERT OR REPLACE INTO embeddings (sha256, backbone, view, dims, vector, created_at) VALUES (@sha256, @backbone, @view, @dims, @vector, @at)`,
   );
+  const readablePath = readablePathLookup(db);
   const batches: EmbedTarget[][] = [];
   for (let i = 0; i < missing.length; i += BATCH) batches.push(missing.slice(i, i + BATCH));
   let done = 0;
@@ -96,13 +102,14 @@ export async function ensureEmbeddings(
     while (next < batches.length) {
       options.signal?.throwIfAborted();
       const batch = batches[next++]!;
-      const paths = batch.map((t) => readablePath(db, t.imageId));
-      const readable = batch.filter((_, i) => paths[i] !== null);
-      for (const [i, t] of batch.entries()) {
-        if (paths[i] === null) result.failed.push({ imageId: t.imageId, path: `image ${t.imageId}`, reason: 'the project records no file for it' });
+      const readable: (EmbedTarget & { path: string })[] = [];
+      for (const t of batch) {
+        const path = readablePath(t.imageId);
+        if (path === null) result.failed.push({ imageId: t.imageId, path: `image ${t.imageId}`, reason: 'the project records no file for it' });
+        else readable.push({ ...t, path });
       }
       const answer = await pool.embedBatch(
-        { backbone: request.backbone, modelDir: request.modelDir, paths: paths.filter((p): p is string => p !== null), view: request.view },
+        { backbone: request.backbone, modelDir: request.modelDir, paths: readable.map((t) => t.path), view: request.view },
         { signal: options.signal },
       );
       result.backend ??= answer.backend;
@@ -112,7 +119,7 @@ export async function ensureEmbeddings(
         readable.forEach((t, i) => {
           const error = answer.errors[i];
           if (error) {
-            result.failed.push({ imageId: t.imageId, path: paths[batch.indexOf(t)]!, reason: error });
+            result.failed.push({ imageId: t.imageId, path: t.path, reason: error });
             return;
           }
           const vector = answer.embeddings.subarray(i * answer.dims, (i + 1) * answer.dims);

@@ -139,7 +139,8 @@ async function runTraining(
   if (!val.length && plan.config.patience > 0) {
     // Early stopping needs validation images: hold out 15% of train (seeded), this run only.
     const rand = new SeededRandom(plan.config.seed);
-    const shuffled = train.map((r) => ({ r, k: rand.next() })).sort((a, b) => a.k - b.k).map((e) => e.r);
+    const order = rand.shuffle(Int32Array.from(train.keys()));
+    const shuffled = Array.from(order, (i) => train[i]!);
     const cut = Math.max(1, Math.round(shuffled.length * 0.15));
     val = shuffled.slice(0, cut);
     train = shuffled.slice(cut);

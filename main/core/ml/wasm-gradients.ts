@@ -116,6 +116,20 @@ function transposedTimes(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
  * call, and its Sum over leading axes transposes first.
  */
 
+/** The x and dy a filter-gradient kernel receives, and the geometry of the forward conv that read x. */
+function filterGradientOperands(
+  kernelName: string,
+  inputs: tf.NamedTensorInfoMap,
+  attrs: Pick<tf.Conv2DBackpropFilterAttrs, 'strides' | 'pad' | 'dimRoundingMode' | 'filterShape'>,
+  depthwise: boolean,
+): { x: tf.Tensor4D; dy: tf.Tensor4D; info: Conv2DInfo } {
+  const x = inputTensor(inputs, 'x', kernelName) as tf.Tensor4D;
+  const dy = inputTensor(inputs, 'dy', kernelName) as tf.Tensor4D;
+  const { strides, pad, dimRoundingMode, filterShape } = attrs;
+  const info = tf.backend_util.computeConv2DInfo(x.shape, filterShape, strides, 1, pad, dimRoundingMode, depthwise, 'channelsLast');
+  return { x, dy, info };
+}
+
 /**
  * dL/dfilter of a conv2d. 1×1 stride 1: xᵀ · dy over all N·H·W positions, one matrix product.
  * Otherwise a conv2d with the channels of x as the batch, the batch as channels, and dy
@@ -123,11 +137,10 @@ function transposedTimes(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
  */
 function conv2DBackpropFilter({ inputs, attrs }: KernelArgs): tf.Tensor {
   const kernelName = 'Conv2DBackpropFilter';
-  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as tf.Conv2DBackpropFilterAttrs;
-  refuseChannelsFirst(kernelName, dataFormat);
-  const x = inputTensor(inputs, 'x', kernelName) as tf.Tensor4D;
-  const dy = inputTensor(inputs, 'dy', kernelName) as tf.Tensor4D;
-  const info = tf.backend_util.computeConv2DInfo(x.shape, filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+  const filterAttrs = attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+  refuseChannelsFirst(kernelName, filterAttrs.dataFormat);
+  const { x, dy, info } = filterGradientOperands(kernelName, inputs, filterAttrs, false);
+  const { filterShape } = filterAttrs;
   const [, , cin, cout] = filterShape;
   return tf.tidy(() => {
     if (isPointwise(info)) {
@@ -148,11 +161,10 @@ function conv2DBackpropFilter({ inputs, attrs }: KernelArgs): tf.Tensor {
  */
 function depthwiseBackpropFilter({ inputs, attrs }: KernelArgs): tf.Tensor {
   const kernelName = 'DepthwiseConv2dNativeBackpropFilter';
-  const { strides, pad, dimRoundingMode, dilations, filterShape } = attrs as unknown as tf.DepthwiseConv2dNativeBackpropFilterAttrs;
-  refuseDilations(kernelName, dilations);
-  const x = inputTensor(inputs, 'x', kernelName) as tf.Tensor4D;
-  const dy = inputTensor(inputs, 'dy', kernelName) as tf.Tensor4D;
-  const info = tf.backend_util.computeConv2DInfo(x.shape, filterShape, strides, 1, pad, dimRoundingMode, true, 'channelsLast');
+  const filterAttrs = attrs as unknown as tf.DepthwiseConv2dNativeBackpropFilterAttrs;
+  refuseDilations(kernelName, filterAttrs.dilations);
+  const { x, dy, info } = filterGradientOperands(kernelName, inputs, filterAttrs, true);
+  const { filterShape } = filterAttrs;
   const [kh, kw, channels, multiplier] = filterShape;
   const { batchSize: n, outHeight: oh, outWidth: ow } = info;
   return tf.tidy(() => {
