@@ -19,6 +19,7 @@ import { performance } from 'node:perf_hooks';
 import type { GalleryFilter, ImportReport, JobInfo, Result } from '../../shared/contract/index.ts';
 import type { RunDetail } from '../../shared/contract/index.ts';
 import { Core } from '../core/core.ts';
+import { jobEnded, unwrap } from '../core/core-calls.ts';
 import { benchCleaning, printCleaning } from './clean-bench.ts';
 import { benchEmbeddings } from './embed-bench.ts';
 
@@ -34,11 +35,6 @@ const jsonOut = argv.includes('--json') ? option('json', 'bench-results/bench.js
 const only = option('only', 'all');
 const modelsDir = path.resolve(option('models', process.env.SEEDBED_MODELS_DIR || path.join(root, '..', 'shared', 'models')));
 process.env.SEEDBED_MODELS_DIR = modelsDir;
-
-function unwrap<T>(result: Result<unknown>): T {
-  if (!result.ok) throw new Error(`${result.error.code}: ${result.error.message}`);
-  return result.value as T;
-}
 
 function newCore(dir: string): Core {
   return new Core({
@@ -182,17 +178,6 @@ async function benchGallery(dir: string) {
   };
 }
 
-async function waitJob(core: Core, jobId: string): Promise<JobInfo> {
-  return new Promise((resolve) => {
-    const off = core.events.on((m) => {
-      if (m.event === 'job.done' && m.data.id === jobId) {
-        off();
-        resolve(m.data as JobInfo);
-      }
-    });
-  });
-}
-
 /** Import + embed + train on the whole dataset with the default settings, as a user would. */
 async function benchLearning(dir: string) {
   const core = newCore(dir);
@@ -202,14 +187,14 @@ async function benchLearning(dir: string) {
     const imported = await importAndWait(core, [dataDir]);
     const trainStarted = performance.now();
     const { jobId, runId } = unwrap<{ jobId: string; runId: number }>(await core.dispatch('train.start', { config: {} }));
-    const job = await waitJob(core, jobId);
+    const job = await jobEnded(core, jobId);
     if (job.status !== 'done') throw new Error(`Training ${job.status}: ${job.error}`);
     const totalSeconds = (performance.now() - started) / 1000;
     const run = unwrap<RunDetail>(await core.dispatch('runs.get', { runId }));
     // The same run again: every embedding is cached now, so this is head training alone.
     const again = performance.now();
     const second = unwrap<{ jobId: string; runId: number }>(await core.dispatch('train.start', { config: {} }));
-    await waitJob(core, second.jobId);
+    await jobEnded(core, second.jobId);
     const cachedSeconds = (performance.now() - again) / 1000;
     const rerun = unwrap<RunDetail>(await core.dispatch('runs.get', { runId: second.runId }));
     return {

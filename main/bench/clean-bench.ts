@@ -8,25 +8,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { FindingKind, FindingsPage, FindingView, JobInfo, Result } from '../../shared/contract/index.ts';
+import type { EventMessage, FindingKind, FindingsPage, FindingView, JobInfo, Result } from '../../shared/contract/index.ts';
 import { Core } from '../core/core.ts';
+import { jobEnded, unwrap } from '../core/core-calls.ts';
 import { injectProblems, NEAR_DUPLICATE_KINDS, type InjectedProblems } from './clean-inject.ts';
-
-function unwrap<T>(result: Result<unknown>): T {
-  if (!result.ok) throw new Error(`${result.error.code}: ${result.error.message}`);
-  return result.value as T;
-}
 
 async function runJob(core: Core, start: Promise<Result<unknown>>): Promise<{ job: JobInfo; seconds: number }> {
   const started = performance.now();
-  const events: JobInfo[] = [];
-  const off = core.events.on((m) => {
-    if (m.event === 'job.done') events.push(m.data);
-  });
+  const seen: EventMessage[] = [];
+  const off = core.events.on((m) => seen.push(m));
   const { jobId } = unwrap<{ jobId: string }>(await start);
-  while (!events.some((j) => j.id === jobId)) await new Promise((r) => setTimeout(r, 50));
+  const job = await jobEnded(core, jobId, seen);
   off();
-  const job = events.find((j) => j.id === jobId)!;
   if (job.status !== 'done') throw new Error(`${job.title} ${job.status}: ${job.error}`);
   return { job, seconds: (performance.now() - started) / 1000 };
 }

@@ -13,6 +13,7 @@ import { after, before, test } from 'node:test';
 import type { EventMessage, FindingKind, FindingView, JobInfo, MethodName, ParamsOf, ResultOf } from '../../../shared/contract/index.ts';
 import { injectProblems, type InjectedProblems } from '../../bench/clean-inject.ts';
 import { Core } from '../core.ts';
+import { callCore, jobEnded } from '../core-calls.ts';
 
 const DATA = nodePath.resolve(import.meta.dirname, '../../../../shared/data');
 const MODELS = nodePath.resolve(import.meta.dirname, '../../../../shared/models');
@@ -27,24 +28,8 @@ const events: EventMessage[] = [];
 let truncated: string;
 let twin: { a: string; b: string };
 
-async function call<M extends MethodName>(method: M, params: ParamsOf<M>): Promise<ResultOf<M>> {
-  const result = await core.dispatch(method, params);
-  if (!result.ok) throw new Error(`${method}: ${result.error.message}`);
-  return result.value as ResultOf<M>;
-}
-
-function waitJob(jobId: string): Promise<JobInfo> {
-  const done = events.find((e) => e.event === 'job.done' && e.data.id === jobId);
-  if (done) return Promise.resolve(done.data as JobInfo);
-  return new Promise((resolve) => {
-    const off = core.events.on((m) => {
-      if (m.event === 'job.done' && m.data.id === jobId) {
-        off();
-        resolve(m.data);
-      }
-    });
-  });
-}
+const call = <M extends MethodName>(method: M, params: ParamsOf<M>): Promise<ResultOf<M>> => callCore(core, method, params);
+const waitJob = (jobId: string): Promise<JobInfo> => jobEnded(core, jobId, events);
 
 async function check(kinds?: FindingKind[]): Promise<JobInfo> {
   const { jobId } = await call('clean.start', { backbone: BACKBONE, ...(kinds ? { kinds } : {}) });

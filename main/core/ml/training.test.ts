@@ -13,6 +13,7 @@ import nodePath from 'node:path';
 import { after, before, test } from 'node:test';
 import type { EventMessage, JobInfo, MethodName, ParamsOf, ResultOf, RunDetail } from '../../../shared/contract/index.ts';
 import { Core } from '../core.ts';
+import { callCore, jobEnded } from '../core-calls.ts';
 
 const TRASHNET = nodePath.resolve(import.meta.dirname, '../../../../shared/data/trashnet');
 const MODELS = nodePath.resolve(import.meta.dirname, '../../../../shared/models');
@@ -27,24 +28,8 @@ const previousModels = process.env.SEEDBED_MODELS_DIR;
 let core: Core;
 const events: EventMessage[] = [];
 
-async function call<M extends MethodName>(method: M, params: ParamsOf<M>): Promise<ResultOf<M>> {
-  const result = await core.dispatch(method, params);
-  if (!result.ok) throw new Error(`${method}: ${result.error.message}`);
-  return result.value as ResultOf<M>;
-}
-
-function waitJob(jobId: string): Promise<JobInfo> {
-  const done = events.find((e) => e.event === 'job.done' && e.data.id === jobId);
-  if (done) return Promise.resolve(done.data as JobInfo);
-  return new Promise((resolve) => {
-    const off = core.events.on((m) => {
-      if (m.event === 'job.done' && m.data.id === jobId) {
-        off();
-        resolve(m.data);
-      }
-    });
-  });
-}
+const call = <M extends MethodName>(method: M, params: ParamsOf<M>): Promise<ResultOf<M>> => callCore(core, method, params);
+const waitJob = (jobId: string): Promise<JobInfo> => jobEnded(core, jobId, events);
 
 async function train(config: ParamsOf<'train.start'>['config']): Promise<{ run: RunDetail; job: JobInfo }> {
   const { jobId, runId } = await call('train.start', { config: { backbone: BACKBONE, ...config } });
