@@ -15,6 +15,7 @@ import { datasetHandlers } from './data/dataset-handlers.ts';
 import { importHandlers } from './data/import-handlers.ts';
 import { mlHandlers } from './ml/ml-handlers.ts';
 import { cleanHandlers } from './clean/clean-handlers.ts';
+import { augmentHandlers } from './augment/augment-handlers.ts';
 import { exportRun } from './ml/export.ts';
 import { resolveMedia, type MediaFile, type MediaKind } from './media/media-files.ts';
 
@@ -35,6 +36,7 @@ export class Core implements CoreContext {
       ...importHandlers(this),
       ...mlHandlers(this),
       ...cleanHandlers(this),
+      ...augmentHandlers(this),
       'export.run': ({ runId, dir }) => exportRun(this, runId, dir, options.host.appVersion),
     };
   }

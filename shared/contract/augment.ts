@@ -100,3 +100,46 @@ export type AugmentPolicy = z.infer<typeof augmentPolicySchema>;
 /** The built-in policies (shared/domain/augment-presets.ts); "custom" is any other policy. */
 export const AUGMENT_PRESET_NAMES = ['natural', 'microscopy', 'documents', 'xray'] as const;
 export type AugmentPresetName = (typeof AUGMENT_PRESET_NAMES)[number];
+
+/** The most augmented views of each training image a run may ask for. */
+export const MAX_AUGMENT_VIEWS = 16;
+
+/**
+ * How a training run augments: with `policy` set and views K > 0, every training image also
+ * trains as K augmented views (embedded once per view and cached). Oversampling adds views
+ * with the same policy (or the natural-photos preset when there is none).
+ */
+export const augmentSettingsSchema = z
+  .object({
+    policy: augmentPolicySchema.nullable(),
+    views: z
+      .number({ error: 'The number of views must be a whole number.' })
+      .int({ error: 'The number of views must be a whole number.' })
+      .min(0, { error: 'The number of views cannot be negative.' })
+      .max(MAX_AUGMENT_VIEWS, { error: `At most ${MAX_AUGMENT_VIEWS} augmented views per image.` }),
+  })
+  .strict();
+export type AugmentSettings = z.infer<typeof augmentSettingsSchema>;
+export const NO_AUGMENT: AugmentSettings = { policy: null, views: 0 };
+
+/** Augmented variants of one image, exactly as training sees them (the model's 224 px input). */
+export interface AugmentPreview {
+  imageId: number;
+  fileName: string;
+  /** Side of every tile in pixels. */
+  size: number;
+  /** The model's input without augmentation (the centre square), as a JPEG data URL. */
+  original: string;
+  /** View number v of the image under the policy and seed, as JPEG data URLs. */
+  tiles: { view: number; dataUrl: string }[];
+  /** How long decoding and augmenting took, in milliseconds. */
+  ms: number;
+}
+
+/** What a materialisation job made: derived image files in the project folder. */
+export interface MaterialiseReport {
+  created: number;
+  /** Sources that could not be read, with the reason; the rest went on. */
+  failed: { path: string; reason: string }[];
+  dir: string;
+}

@@ -61,3 +61,43 @@ export interface BalancePlan {
   /** What the user should know about the plan, in words. */
   notes: string[];
 }
+
+/** Per class: labelled active images in each split now; derived (materialised) images are counted apart. */
+export interface ClassSplitCounts {
+  name: string;
+  colour: string;
+  train: number;
+  val: number;
+  test: number;
+  /** Labelled images without a split yet (a run assigns them first). */
+  none: number;
+  /** Derived images (augmented copies) in training; never in val or test. */
+  derived: number;
+}
+
+/** What a run with these settings would train on, before anything trains. */
+export interface BalancePreview {
+  /** The rebalancing plan over training images (derived images included). */
+  plan: BalancePlan;
+  classes: ClassSplitCounts[];
+  /** Augmented views each training image trains as, beyond itself (0 = none). */
+  viewsPerImage: number;
+  /** Training examples per class: planned images × (1 + views per image). */
+  examples: Record<string, number>;
+  /** The policy used for views, or null. */
+  policyName: string | null;
+  notes: string[];
+}
+
+/** What a run actually trained on, stored with the run and shown in its summary. */
+export interface RunPlan {
+  balance: BalancePlan;
+  policyName: string | null;
+  viewsPerImage: number;
+  /** Training examples: original (and derived) images plus augmented views, after rebalancing. */
+  examples: { total: number; images: number; views: number; dropped: number; derived: number };
+  /** Images undersampling left out of this run (ids): the dataset keeps them. */
+  droppedImageIds: number[];
+  /** Training examples per class, in the run's class order. */
+  perClass: Record<string, number>;
+}

@@ -27,8 +27,13 @@ import {
   type FindingsPage,
 } from './cleaning.ts';
 
+import { augmentPolicySchema, augmentSettingsSchema, type AugmentPreview } from './augment.ts';
+import { balanceConfigSchema, type BalancePreview } from './balance.ts';
+
 export * from './training.ts';
 export * from './cleaning.ts';
+export * from './augment.ts';
+export * from './balance.ts';
 
 // ---------- shared vocabulary ----------
 
@@ -98,6 +103,8 @@ export interface ImageRow {
   split: Split | null;
   /** The project's current model's prediction (the latest run that predicted), or null. */
   prediction: Prediction | null;
+  /** The image this one was made from (a materialised augmented copy), or null for an original. */
+  derivedFrom: number | null;
 }
 
 export interface LabelEvent {
@@ -177,7 +184,7 @@ export interface HistoryState {
   redoLabel: string | null;
 }
 
-export type JobKind = 'import' | 'embed' | 'train' | 'predict' | 'download' | 'clean';
+export type JobKind = 'import' | 'embed' | 'train' | 'predict' | 'download' | 'clean' | 'augment';
 export type JobStatus = 'running' | 'done' | 'failed' | 'cancelled';
 
 export interface JobInfo {
@@ -424,6 +431,48 @@ export const methods = {
   'health.summary': result<DatasetHealth>()(none),
   /** Writes the health summary as one self-contained HTML file into a folder. */
   'health.report': result<{ path: string; bytes: number }>()(z.object({ dir: path }).strict()),
+
+  /**
+   * Augmented variants of one image under a policy, exactly as training sees them: view v of
+   * the image for the seed (default 1) is the same pixels here, in training and in a copy.
+   */
+  'augment.preview': result<AugmentPreview>()(
+    z
+      .object({
+        imageId: id,
+        policy: augmentPolicySchema,
+        seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
+        count: z.number().int().min(1).max(24).optional(),
+      })
+      .strict(),
+  ),
+  /**
+   * Writes `copies` augmented copies of each training image (of `classIds`, default all) into
+   * the project folder as derived images: labelled like their source, in training only, shown
+   * as derived in the gallery. A job; its report is the job's result.
+   */
+  'augment.materialise': result<{ jobId: string }>()(
+    z
+      .object({
+        policy: augmentPolicySchema,
+        copies: z.number().int().min(1).max(8),
+        seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
+        classIds: z.array(id).max(1000).optional(),
+      })
+      .strict(),
+  ),
+  /** Removes every derived image and its file; their sources are untouched. */
+  'augment.removeDerived': result<{ removed: number }>()(none),
+  /** What a run with these rebalancing and augmentation settings would train on, per class, before it trains. */
+  'balance.preview': result<BalancePreview>()(
+    z
+      .object({
+        balance: balanceConfigSchema,
+        augment: augmentSettingsSchema,
+        seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
+      })
+      .strict(),
+  ),
 } as const;
 
 export type Methods = typeof methods;

@@ -58,6 +58,10 @@ export const METHOD_NAMES = [
   'findings.list',
   'findings.act',
   'health.summary',
+  'augment.preview',
+  'augment.materialise',
+  'augment.removeDerived',
+  'balance.preview',
   'health.report',
 ] as const satisfies readonly MethodName[];
 

@@ -3,6 +3,8 @@
  * and export. Imported by index.ts, which declares the methods.
  */
 import { z } from 'zod';
+import { augmentSettingsSchema, NO_AUGMENT } from './augment.ts';
+import { balanceConfigSchema, type RunPlan } from './balance.ts';
 
 // ---------- backbones and runtime ----------
 
@@ -53,7 +55,12 @@ export const trainConfigSchema = z
     batchSize: z.number().int().min(1).max(1024),
     epochs: z.number().int().min(1).max(1000),
     labelSmoothing: z.number().min(0).max(0.5),
+    /** Set from `balance` (weights when it weighs); kept for older clients that send it alone. */
     classWeights: z.enum(['none', 'balanced']),
+    /** Rebalancing of the training split (oversample, undersample, class weights). */
+    balance: balanceConfigSchema,
+    /** Augmented views of every training image; also the policy oversampling uses. */
+    augment: augmentSettingsSchema,
     /** Early stopping: epochs without a better validation loss before stopping; 0 = never stop early. */
     patience: z.number().int().min(0).max(1000),
     /** Keep the weights of the best validation epoch, not the last. */
@@ -79,6 +86,8 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   epochs: 60,
   labelSmoothing: 0.1,
   classWeights: 'balanced',
+  balance: { strategy: 'weights' },
+  augment: NO_AUGMENT,
   patience: 8,
   restoreBest: true,
   fineTuneBlocks: 0,
@@ -145,6 +154,8 @@ export interface RunSummary {
   classes: string[];
   /** Labelled images per class and split when the run started. */
   splitCounts: Record<string, { train: number; val: number; test: number }>;
+  /** Rebalancing and augmentation as the run applied them; null for runs from before they existed. */
+  plan: RunPlan | null;
   /** True when the dataset (labels, splits, images) changed since this run. */
   stale: boolean;
   bestEpoch: { phase: RunPhase; epoch: number } | null;

@@ -3,10 +3,12 @@
  * on-the-fly training views and materialised copies. A view is fully decided by
  * (image, policy, seed, view index), so the preview shows exactly what training will see.
  */
+import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import type { AugmentPolicy } from '../../../shared/contract/augment.ts';
 import { CoreError } from '../errors.ts';
 import { DEFAULT_LIMITS } from '../media/image-safety.ts';
+import { decodeForModel, MODEL_INPUT_SIZE } from '../ml/pixels.ts';
 import { SeededRandom } from '../ml/train/prng.ts';
 import { AUGMENT_OP_FUNCTIONS, type RgbImage } from './ops.ts';
 
@@ -69,4 +71,59 @@ export async function augmentFile(path: string, policy: AugmentPolicy, seed: num
 /** Encodes an image as JPEG, for preview tiles and materialised copies. */
 export async function toJpeg(img: RgbImage, quality = 90): Promise<Buffer> {
   return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).jpeg({ quality }).toBuffer();
+}
+
+/**
+ * The seed of one image's views: the run's seed mixed with the image's content hash, so view
+ * v of two images differs, and view v of one image is the same wherever its file lives.
+ */
+export function imageSeed(seed: number, sha256: string): number {
+  let h = 0x811c9dc5 ^ (seed >>> 0);
+  for (let i = 0; i < sha256.length; i++) h = Math.imul(h ^ sha256.charCodeAt(i), 0x01000193);
+  return viewSeed(h >>> 0, seed);
+}
+
+/**
+ * A short key for what a policy does to pixels: its ops, not its name, so renaming a custom
+ * policy keeps its cached views and changing one strength makes new ones.
+ */
+export function policyKey(policy: AugmentPolicy): string {
+  return createHash('sha256').update(JSON.stringify(policy.ops.map((s) => [s.op, s.p, s.strength]))).digest('hex').slice(0, 12);
+}
+
+/** The embedding-cache view name of augmented view v: `aug:<policy key>:<seed>:<v>`. */
+export function augmentedViewName(policy: AugmentPolicy, seed: number, view: number): string {
+  return `aug:${policyKey(policy)}:${seed}:${view}`;
+}
+
+/** The model's input as an RgbImage: upright, shorter side 224, centre square (pixels.ts). */
+export async function modelInput(path: string): Promise<RgbImage> {
+  const data = await decodeForModel(path, 'center');
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: MODEL_INPUT_SIZE, height: MODEL_INPUT_SIZE };
+}
+
+/**
+ * Augmented views of the model's input, decoded once: what training embeds and what the
+ * preview shows. Every view is the model's size (224 × 224).
+ */
+export async function modelViews(
+  path: string,
+  sha256: string,
+  policy: AugmentPolicy,
+  seed: number,
+  views: readonly number[],
+): Promise<{ input: RgbImage; views: RgbImage[] }> {
+  const input = await modelInput(path);
+  const s = imageSeed(seed, sha256);
+  const out: RgbImage[] = [];
+  for (const v of views) {
+    const view = await augment(input, policy, s, v);
+    out.push(view.width === MODEL_INPUT_SIZE && view.height === MODEL_INPUT_SIZE ? view : await resizeTo(view, MODEL_INPUT_SIZE));
+  }
+  return { input, views: out };
+}
+
+async function resizeTo(img: RgbImage, side: number): Promise<RgbImage> {
+  const data = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).resize(side, side, { fit: 'fill' }).raw().toBuffer();
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: side, height: side };
 }

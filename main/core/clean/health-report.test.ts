@@ -48,6 +48,7 @@ function image(id: number, over: Partial<ImageRow> = {}): ImageRow {
     width: 320,
     height: 240,
     format: 'jpeg',
+    derivedFrom: null,
     bytes: 20_000,
     status: 'active',
     classId: 1,

@@ -70,6 +70,7 @@ describe('gallery query', () => {
       classId: glass,
       split: 'train',
       prediction: null,
+      derivedFrom: null,
     });
     assert.equal(page.rows.find((r) => r.id === f)!.classId, null);
     assert.equal(page.rows.find((r) => r.id === f)!.split, null);

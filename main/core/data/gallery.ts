@@ -198,7 +198,7 @@ export function galleryIndexOf(db: Database, imageId: number, filter: GalleryFil
 }
 
 const ROW_COLUMNS = `i.id, i.path, i.sha256, i.width, i.height, i.format, i.bytes, i.status,
-  l.class_id AS classId, s.split AS split`;
+  l.class_id AS classId, s.split AS split, i.derived_from AS derivedFrom`;
 const ROW_JOINS = 'LEFT JOIN labels l ON l.image_id = i.id LEFT JOIN splits s ON s.image_id = i.id';
 
 type RawRow = Omit<ImageRow, 'fileName' | 'prediction'>;

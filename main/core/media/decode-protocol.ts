@@ -2,6 +2,7 @@
  * Messages between the main thread and the decode workers (`decode.worker.ts`). The pool
  * wraps each request as `{ id, request }` and each answer as `{ id, ok, result | error }`.
  */
+import type { AugmentPolicy } from '../../../shared/contract/augment.ts';
 import type { ImageStats } from '../clean/image-stats.ts';
 import type { ImageLimits, SupportedFormat } from './image-safety.ts';
 
@@ -36,7 +37,32 @@ export interface MeasureImage {
   sources: string[];
 }
 
-export type DecodeRequest = DecodeForImport | RenderRendition | MeasureImage;
+/** Augmented views of an image's model input (224 px), as JPEG tiles for the live preview. */
+export interface AugmentPreviewRequest {
+  type: 'augment-preview';
+  sources: string[];
+  sha256: string;
+  policy: AugmentPolicy;
+  seed: number;
+  views: number[];
+  quality: number;
+}
+
+/** Writes one augmented copy of an image (the whole picture, long side at most maxSide) as a JPEG file. */
+export interface DeriveRequest {
+  type: 'derive';
+  sources: string[];
+  sha256: string;
+  policy: AugmentPolicy;
+  seed: number;
+  view: number;
+  /** Absolute path to write (through a temporary file and a rename). */
+  outPath: string;
+  maxSide: number;
+  quality: number;
+}
+
+export type DecodeRequest = DecodeForImport | RenderRendition | MeasureImage | AugmentPreviewRequest | DeriveRequest;
 
 export interface DecodedImage {
   type: 'decoded';
@@ -80,7 +106,19 @@ export type ImportAnswer = DecodedImage | RefusedFile | DecodeFatal;
 export type RenderAnswer = RenditionWritten | RenditionUnavailable | RefusedFile | DecodeFatal;
 /** The measurements, or why none of the sources could be measured (a decode warning: truncated or corrupt data, a missing file). */
 export type MeasureAnswer = { type: 'stats'; stats: ImageStats; path: string } | { type: 'unmeasurable'; reason: string; missing: boolean };
-export type DecodeAnswer = ImportAnswer | RenderAnswer | MeasureAnswer;
+/** The model input and its views as JPEG bytes, or why no source could be read. */
+export type AugmentPreviewAnswer = { type: 'augmented'; original: Uint8Array; tiles: Uint8Array[] } | { type: 'unreadable'; reason: string };
+/** The copy written, or why not (no readable source: `unreadable`; the folder cannot be written: `fatal`). */
+export type DeriveAnswer = { type: 'derived'; path: string; bytes: number } | { type: 'unreadable'; reason: string } | DecodeFatal;
+export type DecodeAnswer = ImportAnswer | RenderAnswer | MeasureAnswer | AugmentPreviewAnswer | DeriveAnswer;
 
 /** What the request type answers with. */
-export type AnswerTo<R extends DecodeRequest> = R extends DecodeForImport ? ImportAnswer : R extends MeasureImage ? MeasureAnswer : RenderAnswer;
+export type AnswerTo<R extends DecodeRequest> = R extends DecodeForImport
+  ? ImportAnswer
+  : R extends MeasureImage
+    ? MeasureAnswer
+    : R extends AugmentPreviewRequest
+      ? AugmentPreviewAnswer
+      : R extends DeriveRequest
+        ? DeriveAnswer
+        : RenderAnswer;

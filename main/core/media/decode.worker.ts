@@ -8,7 +8,12 @@ import nodePath from 'node:path';
 import sharp, { type Metadata } from 'sharp';
 import { imageStats } from '../clean/image-stats.ts';
 import { serveRequests } from '../jobs/worker-protocol.ts';
+import { augment, decodeForAugment, imageSeed, modelViews, toJpeg } from '../augment/pipeline.ts';
 import type {
+  AugmentPreviewAnswer,
+  AugmentPreviewRequest,
+  DeriveAnswer,
+  DeriveRequest,
   DecodeAnswer,
   DecodeForImport,
   DecodeRequest,
@@ -214,6 +219,56 @@ async function measure(request: MeasureImage): Promise<MeasureAnswer> {
   return { type: 'unmeasurable', reason: problems.join('; ') || 'the image has no file', missing: missing === request.sources.length };
 }
 
-serveRequests<DecodeRequest, DecodeAnswer>((request) =>
-  request.type === 'import' ? decodeForImport(request) : request.type === 'stats' ? measure(request) : renderRendition(request),
-);
+/** The first source that exists, or why none does. */
+function firstSource(sources: readonly string[]): { path: string } | { reason: string } {
+  const path = sources.find((s) => fs.existsSync(s));
+  if (path) return { path };
+  return { reason: sources.length ? `${sources.join(', ')} ${sources.length === 1 ? 'is' : 'are'} no longer there` : 'the image has no file' };
+}
+
+async function augmentPreview(request: AugmentPreviewRequest): Promise<AugmentPreviewAnswer> {
+  const source = firstSource(request.sources);
+  if ('reason' in source) return { type: 'unreadable', reason: source.reason };
+  try {
+    const made = await modelViews(source.path, request.sha256, request.policy, request.seed, request.views);
+    const original = await toJpeg(made.input, request.quality);
+    const tiles = await Promise.all(made.views.map((v) => toJpeg(v, request.quality)));
+    return { type: 'augmented', original: new Uint8Array(original), tiles: tiles.map((t) => new Uint8Array(t)) };
+  } catch (err) {
+    return { type: 'unreadable', reason: (err as Error).message };
+  }
+}
+
+async function derive(request: DeriveRequest): Promise<DeriveAnswer> {
+  const source = firstSource(request.sources);
+  if ('reason' in source) return { type: 'unreadable', reason: source.reason };
+  let jpeg: Buffer;
+  try {
+    const view = await augment(await decodeForAugment(source.path, request.maxSide), request.policy, imageSeed(request.seed, request.sha256), request.view);
+    jpeg = await toJpeg(view, request.quality);
+  } catch (err) {
+    return { type: 'unreadable', reason: (err as Error).message };
+  }
+  try {
+    fs.mkdirSync(nodePath.dirname(request.outPath), { recursive: true });
+    writeFileAtomically(request.outPath, jpeg);
+  } catch (err) {
+    return fatalWrite(nodePath.dirname(request.outPath), err);
+  }
+  return { type: 'derived', path: request.outPath, bytes: jpeg.length };
+}
+
+serveRequests<DecodeRequest, DecodeAnswer>((request) => {
+  switch (request.type) {
+    case 'import':
+      return decodeForImport(request);
+    case 'stats':
+      return measure(request);
+    case 'augment-preview':
+      return augmentPreview(request);
+    case 'derive':
+      return derive(request);
+    default:
+      return renderRendition(request);
+  }
+});

@@ -7,6 +7,8 @@
  */
 import fs from 'node:fs';
 import type { Database } from 'better-sqlite3';
+import type { AugmentPolicy } from '../../../shared/contract/augment.ts';
+import { policyKey } from '../augment/pipeline.ts';
 import type { EmbedPool } from './embed-pool.ts';
 import type { EmbedView } from './embed-protocol.ts';
 
@@ -156,4 +158,138 @@ export function loadEmbeddings(
     return true;
   });
   return { x, dims, present };
+}
+
+/** An image that trains with `views` augmented views (view numbers 0 … views − 1). */
+export interface ViewTarget extends EmbedTarget {
+  views: number;
+}
+
+/** Augmented views per worker request: a few images' worth, so every worker stays busy and a cancel is prompt. */
+const VIEW_BATCH = 32;
+
+/**
+ * Computes and stores the augmented views these images lack, under `policy` and `seed`. Each
+ * image is decoded once per request for all of its missing views; a finished batch is stored
+ * at once. Progress counts views.
+ */
+export async function ensureViewEmbeddings(
+  db: Database,
+  pool: EmbedPool,
+  request: { backbone: string; featureKey: string; modelDir: string; policy: AugmentPolicy; seed: number; targets: ViewTarget[] },
+  options: { signal?: AbortSignal; onProgress?: (p: EmbedProgress) => void } = {},
+): Promise<EnsureResult> {
+  const started = performance.now();
+  const prefix = `aug:${policyKey(request.policy)}:${request.seed}:`;
+  const have = db.prepare(`SELECT view FROM embeddings WHERE sha256 = ? AND backbone = ? AND view >= ? AND view < ?`).pluck();
+  // The most views asked of each content (one content may be listed twice).
+  const wanted = new Map<string, ViewTarget>();
+  for (const t of request.targets) if (t.views > (wanted.get(t.sha256)?.views ?? 0)) wanted.set(t.sha256, t);
+  const work: { target: ViewTarget; views: number[] }[] = [];
+  let cached = 0;
+  for (const t of wanted.values()) {
+    const stored = new Set(have.all(t.sha256, request.featureKey, prefix, `${prefix}\uffff`) as string[]);
+    const missing: number[] = [];
+    for (let v = 0; v < t.views; v++) (stored.has(`${prefix}${v}`) ? cached++ : missing.push(v));
+    if (missing.length) work.push({ target: t, views: missing });
+  }
+  const result: EnsureResult = { computed: 0, cached, failed: [], seconds: 0, backend: null, backendDetail: null };
+  const total = work.reduce((a, w) => a + w.views.length, 0);
+  options.onProgress?.({ done: 0, total });
+  if (!total) return { ...result, seconds: (performance.now() - started) / 1000 };
+
+  // Batches of whole images, about VIEW_BATCH views each.
+  const batches: (typeof work)[] = [];
+  let current: typeof work = [];
+  let rows = 0;
+  for (const w of work) {
+    current.push(w);
+    rows += w.views.length;
+    if (rows >= VIEW_BATCH) {
+      batches.push(current);
+      current = [];
+      rows = 0;
+    }
+  }
+  if (current.length) batches.push(current);
+
+  const insert = db.prepare(
+    `INSERT OR REPLACE INTO embeddings (sha256, backbone, view, dims, vector, created_at) VALUES (@sha256, @backbone, @view, @dims, @vector, @at)`,
+  );
+  const readablePath = readablePathLookup(db);
+  let done = 0;
+  let next = 0;
+  const lanes = Array.from({ length: Math.max(1, pool.size) }, async () => {
+    while (next < batches.length) {
+      options.signal?.throwIfAborted();
+      const batch = batches[next++]!;
+      const readable: ((typeof work)[number] & { path: string })[] = [];
+      for (const w of batch) {
+        const path = readablePath(w.target.imageId);
+        if (path === null) result.failed.push({ imageId: w.target.imageId, path: `image ${w.target.imageId}`, reason: 'the project records no file for it' });
+        else readable.push({ ...w, path });
+      }
+      const answer = await pool.embedBatch(
+        {
+          backbone: request.backbone,
+          modelDir: request.modelDir,
+          paths: readable.map((w) => w.path),
+          augment: { policy: request.policy, seed: request.seed, shas: readable.map((w) => w.target.sha256), views: readable.map((w) => w.views) },
+        },
+        { signal: options.signal },
+      );
+      result.backend ??= answer.backend;
+      result.backendDetail ??= answer.backendDetail;
+      const at = Date.now();
+      db.transaction(() => {
+        let row = 0;
+        readable.forEach((w, i) => {
+          const error = answer.errors[i];
+          if (error) result.failed.push({ imageId: w.target.imageId, path: w.path, reason: error });
+          for (const v of w.views) {
+            if (!error) {
+              const vector = answer.embeddings.subarray(row * answer.dims, (row + 1) * answer.dims);
+              insert.run({ sha256: w.target.sha256, backbone: request.featureKey, view: `${prefix}${v}`, dims: answer.dims, vector: toBlob(vector), at });
+              result.computed++;
+            }
+            row++;
+          }
+        });
+      })();
+      done += batch.reduce((a, w) => a + w.views.length, 0);
+      options.onProgress?.({ done, total });
+    }
+  });
+  await Promise.all(lanes);
+  result.seconds = (performance.now() - started) / 1000;
+  return result;
+}
+
+/**
+ * The stored augmented views of these images as one matrix: for each target in order, its
+ * views 0 … views − 1 that are stored (`owner` gives each row's target index).
+ */
+export function loadViewEmbeddings(
+  db: Database,
+  featureKey: string,
+  policy: AugmentPolicy,
+  seed: number,
+  targets: readonly ViewTarget[],
+  dims: number,
+): { x: Float32Array; owner: Int32Array; rows: number } {
+  const prefix = `aug:${policyKey(policy)}:${seed}:`;
+  const get = db.prepare('SELECT dims, vector FROM embeddings WHERE sha256 = ? AND backbone = ? AND view = ?');
+  const total = targets.reduce((a, t) => a + t.views, 0);
+  const x = new Float32Array(total * dims);
+  const owner = new Int32Array(total);
+  let rows = 0;
+  targets.forEach((t, i) => {
+    for (let v = 0; v < t.views; v++) {
+      const row = get.get(t.sha256, featureKey, `${prefix}${v}`) as { dims: number; vector: Buffer } | undefined;
+      if (!row || row.dims !== dims) continue;
+      x.set(fromBlob(row.vector), rows * dims);
+      owner[rows++] = i;
+    }
+  });
+  return { x: x.subarray(0, rows * dims), owner: owner.subarray(0, rows), rows };
 }

@@ -12,6 +12,7 @@ import {
   type RunStatus,
   type RunSummary,
   type SplitMetrics,
+  type RunPlan,
   type TrainConfig,
 } from '../../../shared/contract/index.ts';
 import { CoreError } from '../errors.ts';
@@ -39,6 +40,18 @@ interface RunRow {
   created_at: number;
   finished_at: number | null;
   predictions: number;
+  plan: string | null;
+}
+
+/** A stored config with today's fields: runs from before rebalancing weighed classes as classWeights said. */
+function storedConfig(json: string): TrainConfig {
+  const stored = JSON.parse(json) as Partial<TrainConfig>;
+  const classWeights = stored.classWeights ?? DEFAULT_TRAIN_CONFIG.classWeights;
+  return {
+    ...DEFAULT_TRAIN_CONFIG,
+    balance: { strategy: classWeights === 'balanced' ? 'weights' : 'none' },
+    ...stored,
+  };
 }
 
 export interface RunClass {
@@ -159,7 +172,7 @@ function toSummary(row: RunRow, currentFingerprint: string): RunSummary {
     backbone: row.backbone,
     backend: row.backend,
     workers: row.workers,
-    config: { ...DEFAULT_TRAIN_CONFIG, ...(JSON.parse(row.config) as Partial<TrainConfig>) },
+    config: storedConfig(row.config),
     classes: (JSON.parse(row.classes) as RunClass[]).map((c) => c.name),
     splitCounts: JSON.parse(row.split_counts) as RunSummary['splitCounts'],
     stale: row.fingerprint !== currentFingerprint,
@@ -171,6 +184,7 @@ function toSummary(row: RunRow, currentFingerprint: string): RunSummary {
     error: row.error,
     createdAt: row.created_at,
     finishedAt: row.finished_at,
+    plan: row.plan ? (JSON.parse(row.plan) as RunPlan) : null,
   };
 }
 
@@ -224,4 +238,9 @@ export function deleteRun(store: Store, runId: number): void {
   if (row.status === 'running') throw new CoreError('busy', `${row.name} is still training. Cancel it first.`);
   store.db.prepare('DELETE FROM runs WHERE id = ?').run(runId);
   fs.rmSync(runDir(store, runId), { recursive: true, force: true });
+}
+
+/** Stores what the run trains on after rebalancing and augmentation (shown in its summary). */
+export function setRunPlan(db: Database, runId: number, plan: RunPlan): void {
+  db.prepare('UPDATE runs SET plan = ? WHERE id = ?').run(JSON.stringify(plan), runId);
 }

@@ -18,6 +18,11 @@ export interface TrainRequest {
   classes: string[];
   /** Embeddings of the train / val / test images (val or test may have n = 0). */
   train: ExampleSet;
+  /**
+   * The first `originals` train rows are the training images, in files.train order; rows after
+   * them are augmented views (head training only: fine-tuning decodes the files themselves).
+   */
+  originals?: number;
   val: ExampleSet;
   test: ExampleSet;
   backbone: { id: string; modelDir: string };

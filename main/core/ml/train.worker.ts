@@ -113,6 +113,12 @@ async function fineTuneRows(
   return { x, n: set.n, shape: [width], y: set.y };
 }
 
+/** The first `n` rows of a set (the images before their augmented views); all of it when n is not given. */
+function originalRows(set: ExampleSet, n: number | undefined): ExampleSet {
+  if (n === undefined || n >= set.n) return set;
+  return { x: set.x.slice(0, n * set.dims), n, dims: set.dims, y: set.y.slice(0, n) };
+}
+
 async function train(req: TrainRequest): Promise<TrainOutcome> {
   const choice = await chooseBackend();
   const started = performance.now();
@@ -145,12 +151,14 @@ async function train(req: TrainRequest): Promise<TrainOutcome> {
   let fineTuned = false;
 
   if (req.config.fineTuneBlocks > 0 && req.files) {
+    // Fine-tuning decodes the image files again, so it trains on the images, not their augmented views.
+    const originals = originalRows(req.train, req.originals);
     const ft = fineTuneTrunk(b, taps, req.config.fineTuneBlocks);
-    const total = req.train.n + req.val.n + req.test.n;
+    const total = originals.n + req.val.n + req.test.n;
     let done = 0;
     const tick = (n: number) => post({ type: 'progress', stage: 'Preparing fine-tuning', done: (done += n), total });
     const rows = {
-      train: await fineTuneRows(ft.lower, req.train, req.files.train, ft.frozenDims, ft.activationSize, tick),
+      train: await fineTuneRows(ft.lower, originals, req.files.train, ft.frozenDims, ft.activationSize, tick),
       val: await fineTuneRows(ft.lower, req.val, req.files.val, ft.frozenDims, ft.activationSize, tick),
       test: await fineTuneRows(ft.lower, req.test, req.files.test, ft.frozenDims, ft.activationSize, tick),
     };
@@ -161,7 +169,7 @@ async function train(req: TrainRequest): Promise<TrainOutcome> {
       config: req.config,
       phase: 'finetune',
       trunk: ft.trunk,
-      trunkFeatures: examples(req.train),
+      trunkFeatures: examples(originals),
       initialHead: head,
       onEpoch: onEpoch('finetune', req.config.fineTuneEpochs),
     });

@@ -5,6 +5,7 @@
  * live and a cancelled run keeps them.
  */
 import os from 'node:os';
+import type { Database } from 'better-sqlite3';
 import nodePath from 'node:path';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig, type TrainConfigPatch } from '../../../shared/contract/index.ts';
 import type { CoreContext } from '../context.ts';
@@ -13,9 +14,10 @@ import { CoreError } from '../errors.ts';
 import type { RunningJob } from '../jobs/manager.ts';
 import { SeededRandom } from './train/prng.ts';
 import { EmbedPool } from './embed-pool.ts';
-import { ensureEmbeddings, loadEmbeddings } from './embeddings.ts';
+import { ensureEmbeddings, ensureViewEmbeddings, loadEmbeddings, loadViewEmbeddings } from './embeddings.ts';
+import { planRun, runPlanOf } from '../augment/run-plan.ts';
 import { chooseDefaultBackbone, featureKey, modelDirFor } from './models.ts';
-import { createRun, endRun, finishRun, recordEpoch, runDir, setRunRuntime, type RunClass } from './runs.ts';
+import { createRun, endRun, finishRun, recordEpoch, runDir, setRunPlan, setRunRuntime, type RunClass } from './runs.ts';
 import type { ExampleSet, TrainOutcome, TrainRequest } from './train-protocol.ts';
 import { CancelledError, runInTrainWorker } from './train-runner.ts';
 import { backendLabel, noteRuntime } from './runtime-info.ts';
@@ -24,31 +26,49 @@ export function embedPool(ctx: CoreContext): EmbedPool {
   return ctx.jobs.shared('embed-pool', () => new EmbedPool({ size: ctx.options.workers ?? os.availableParallelism() }));
 }
 
-interface Labelled {
+export interface Labelled {
   imageId: number;
   sha256: string;
   path: string;
   classIndex: number;
+  className: string;
   split: 'train' | 'val' | 'test';
+  /** The image this one was materialised from, or null for an original. */
+  derivedFrom: number | null;
+  derived: boolean;
 }
 
-/** Active labelled images with a split, and the classes that have training images, in class order. */
-function trainingSet(ctx: CoreContext): { classes: RunClass[]; images: Labelled[] } {
-  const db = ctx.requireStore().db;
-  const rows = db
-    .prepare(
-      `SELECT i.id AS imageId, i.sha256, i.path, c.id AS classId, c.name AS className, s.split
-       FROM images i JOIN labels l ON l.image_id = i.id JOIN classes c ON c.id = l.class_id JOIN splits s ON s.image_id = i.id
-       WHERE i.status = 'active' ORDER BY c.position, c.id, i.sha256`,
-    )
-    .all() as { imageId: number; sha256: string; path: string; classId: number; className: string; split: Labelled['split'] }[];
+/**
+ * Active labelled images with a split, and the classes that have training images, in class
+ * order. Derived images (augmented copies) count only in training: one whose split is val or
+ * test is left out, so a copy can never be evaluated.
+ */
+export function trainingSet(db: Database): { classes: RunClass[]; images: Labelled[] } {
+  const rows = (
+    db
+      .prepare(
+        `SELECT i.id AS imageId, i.sha256, i.path, c.id AS classId, c.name AS className, s.split, i.derived_from AS derivedFrom
+         FROM images i JOIN labels l ON l.image_id = i.id JOIN classes c ON c.id = l.class_id JOIN splits s ON s.image_id = i.id
+         WHERE i.status = 'active' ORDER BY c.position, c.id, i.sha256`,
+      )
+      .all() as { imageId: number; sha256: string; path: string; classId: number; className: string; split: Labelled['split']; derivedFrom: number | null }[]
+  ).filter((r) => r.derivedFrom === null || r.split === 'train');
   const withTrain = new Set(rows.filter((r) => r.split === 'train').map((r) => r.classId));
   const classes: RunClass[] = [];
   for (const r of rows) if (withTrain.has(r.classId) && !classes.some((c) => c.id === r.classId)) classes.push({ id: r.classId, name: r.className });
   const index = new Map(classes.map((c, i) => [c.id, i]));
   const images = rows
     .filter((r) => index.has(r.classId))
-    .map((r) => ({ imageId: r.imageId, sha256: r.sha256, path: r.path, classIndex: index.get(r.classId)!, split: r.split }));
+    .map((r) => ({
+      imageId: r.imageId,
+      sha256: r.sha256,
+      path: r.path,
+      classIndex: index.get(r.classId)!,
+      className: r.className,
+      split: r.split,
+      derivedFrom: r.derivedFrom,
+      derived: r.derivedFrom !== null,
+    }));
   return { classes, images };
 }
 
@@ -63,8 +83,30 @@ function exampleSet(rows: Labelled[], x: Float32Array, dims: number, rowOf: Map<
   return { x: out, n: rows.length, dims, y };
 }
 
+/**
+ * The full config of a run from what was sent. `balance` decides the class weights; a client
+ * that only sends the older `classWeights` gets the matching strategy.
+ */
+/** The training examples followed by the augmented view rows, each with its image's class. */
+function withViews(set: ExampleSet, views: { x: Float32Array; owner: Int32Array; rows: number }, classOfTarget: number[]): ExampleSet {
+  if (!views.rows) return set;
+  const x = new Float32Array((set.n + views.rows) * set.dims);
+  x.set(set.x);
+  x.set(views.x, set.n * set.dims);
+  const y = new Int32Array(set.n + views.rows);
+  y.set(set.y);
+  views.owner.forEach((t, r) => (y[set.n + r] = classOfTarget[t]!));
+  return { x, n: set.n + views.rows, dims: set.dims, y };
+}
+
 export function resolveConfig(patch: TrainConfigPatch): TrainConfig {
-  return { ...DEFAULT_TRAIN_CONFIG, ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) } as TrainConfig;
+  const given = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as TrainConfigPatch;
+  const config = { ...DEFAULT_TRAIN_CONFIG, ...given } as TrainConfig;
+  if (!given.balance && given.classWeights) config.balance = { strategy: given.classWeights === 'balanced' ? 'weights' : 'none' };
+  const weighs = config.balance.strategy === 'weights' || config.balance.strategy === 'oversample+weights';
+  config.classWeights = weighs ? 'balanced' : 'none';
+  if (!config.augment.policy) config.augment = { policy: null, views: 0 };
+  return config;
 }
 
 export function startTraining(ctx: CoreContext, patch: TrainConfigPatch): { jobId: string; runId: number } {
@@ -77,7 +119,7 @@ export function startTraining(ctx: CoreContext, patch: TrainConfigPatch): { jobI
   // Splits first, so the run records the dataset it will see.
   const assignment = assignSplits(store.db, { seed: config.seed });
   if (assignment.assigned) ctx.events.emit('dataset.changed', { reason: 'splits' });
-  const { classes, images } = trainingSet(ctx);
+  const { classes, images } = trainingSet(store.db);
   if (classes.length < 2) {
     throw new CoreError(
       'invalid_input',
@@ -137,15 +179,44 @@ async function runTraining(
   const test = bySplit('test');
   const warnings = [...embedded.failed.map((f) => `Left out ${f.path}: ${f.reason}`)];
   if (!val.length && plan.config.patience > 0) {
-    // Early stopping needs validation images: hold out 15% of train (seeded), this run only.
+    // Early stopping needs validation images: hold out 15% of the original training images
+    // (seeded), this run only. Copies derived from a held-out image leave training with it.
     const rand = new SeededRandom(plan.config.seed);
-    const order = rand.shuffle(Int32Array.from(train.keys()));
-    const shuffled = Array.from(order, (i) => train[i]!);
+    const originals = train.filter((i) => !i.derived);
+    const order = rand.shuffle(Int32Array.from(originals.keys()));
+    const shuffled = Array.from(order, (i) => originals[i]!);
     const cut = Math.max(1, Math.round(shuffled.length * 0.15));
     val = shuffled.slice(0, cut);
-    train = shuffled.slice(cut);
+    const heldOut = new Set(val.map((i) => i.imageId));
+    train = train.filter((i) => !heldOut.has(i.imageId) && !(i.derivedFrom !== null && heldOut.has(i.derivedFrom)));
     warnings.push(`The project has no validation images: ${cut} training images were held out to decide when to stop.`);
   }
+
+  // 2. Rebalancing and augmentation of the training images only; the plan is stored with the run.
+  const planned = planRun(train, plan.classes.map((c) => c.name), plan.config);
+  train = planned.kept;
+  const viewTargets = train.filter((i) => planned.viewsOf.has(i.imageId)).map((i) => ({ imageId: i.imageId, sha256: i.sha256, views: planned.viewsOf.get(i.imageId)! }));
+  const policy = planned.augmentation.policy;
+  let views: { x: Float32Array; owner: Int32Array; rows: number } = { x: new Float32Array(0), owner: new Int32Array(0), rows: 0 };
+  if (policy && viewTargets.length) {
+    job.progress(0, viewTargets.length);
+    const made = await ensureViewEmbeddings(
+      db,
+      pool,
+      { backbone: plan.backbone, featureKey: key, modelDir: plan.modelDir, policy, seed: plan.config.seed, targets: viewTargets },
+      { signal: job.signal, onProgress: ({ done, total }) => job.progress(done, total) },
+    );
+    warnings.push(...[...new Map(made.failed.map((f) => [f.imageId, f])).values()].map((f) => `No augmented views of ${f.path}: ${f.reason}`));
+    views = loadViewEmbeddings(db, key, policy, plan.config.seed, viewTargets, loaded.dims);
+  }
+  const runPlan = runPlanOf(planned);
+  runPlan.examples.views = views.rows;
+  runPlan.examples.total = train.length + views.rows;
+  setRunPlan(db, runId, runPlan);
+  ctx.events.emit('runs.changed', { runId });
+  const trainSet = exampleSet(train, loaded.x, loaded.dims, rowOf);
+  const classOf = new Map(train.map((i) => [i.imageId, i.classIndex]));
+  const trainExamples = withViews(trainSet, views, viewTargets.map((t) => classOf.get(t.imageId)!));
   const embedSeconds = (performance.now() - started) / 1000;
 
   // 2. Training in its own thread; epochs are stored and announced as they end.
@@ -156,7 +227,8 @@ async function runTraining(
     type: 'train',
     config: plan.config,
     classes: plan.classes.map((c) => c.name),
-    train: exampleSet(train, loaded.x, loaded.dims, rowOf),
+    train: trainExamples,
+    originals: train.length,
     val: exampleSet(val, loaded.x, loaded.dims, rowOf),
     test: exampleSet(test, loaded.x, loaded.dims, rowOf),
     backbone: { id: plan.backbone, modelDir: plan.modelDir },
