@@ -8,9 +8,11 @@
  *     training alone on cached embeddings;
  *   - cleaning: TrashNet with injected problems (flips, near-duplicates, blur, dark, strays):
  *     precision and recall per detector, and the time of all detectors on cached embeddings;
+ *   - augmentation and rebalancing: K augmented views versus K × one view; with "trash" cut to
+ *     30 training images, macro-F1 and trash recall per strategy (augment-bench.ts);
  *   - peak RSS of the whole process (worker threads included).
  * Options: --data DIR (default ../shared/data/trashnet), --rows N (default 50000), --json FILE,
- * --only foundation|learning|cleaning, --outliers DIR (default ../shared/data/chest_xray), --models DIR (default SEEDBED_MODELS_DIR or ../shared/models).
+ * --only foundation|learning|cleaning|augment, --outliers DIR (default ../shared/data/chest_xray), --models DIR (default SEEDBED_MODELS_DIR or ../shared/models).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -22,6 +24,7 @@ import { Core } from '../core/core.ts';
 import { jobEnded, unwrap } from '../core/core-calls.ts';
 import { benchCleaning, printCleaning } from './clean-bench.ts';
 import { benchEmbeddings } from './embed-bench.ts';
+import { benchAugment, printAugment } from './augment-bench.ts';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
 const argv = process.argv.slice(2);
@@ -246,7 +249,13 @@ try {
     results.cleaning = c;
     printCleaning(c);
   }
-  if (only === 'learning' || only === 'cleaning') {
+  if (only === 'all' || only === 'augment') {
+    console.log(`\nAugmentation and rebalancing on ${path.basename(dataDir)} (seed 1)`);
+    const a = await benchAugment(dir, { trashnet: dataDir, sampleDir: path.join(root, 'resources', 'sample') });
+    results.augment = a;
+    printAugment(a);
+  }
+  if (only === 'learning' || only === 'cleaning' || only === 'augment') {
     const peakRssMb = process.resourceUsage().maxRSS / 1024;
     console.log(`\nPeak RSS: ${peakRssMb.toFixed(0)} MB`);
     if (jsonOut) {

@@ -364,7 +364,7 @@ describe('seedbed train, predict and export', () => {
       seconds: Record<string, number>;
       metrics: { test: { accuracy: number; macroF1: number; perClass: Record<string, Record<string, number>>; confusion: number[][] } };
     };
-    assert.deepEqual(Object.keys(out).sort(), ['backbone', 'backend', 'metrics', 'runId', 'seconds', 'workers']);
+    assert.deepEqual(Object.keys(out).sort(), ['backbone', 'backend', 'metrics', 'plan', 'runId', 'seconds', 'workers']);
     assert.equal(out.runId, 1);
     assert.equal(out.backbone, 'mobilenet_v1_0.25_224');
     assert.match(String(out.backend), /^wasm/);
@@ -379,10 +379,12 @@ describe('seedbed train, predict and export', () => {
     assert.ok(test.accuracy >= 0 && test.accuracy <= 1 && test.macroF1 >= 0, `metrics in range: ${test.accuracy}, ${test.macroF1}`);
   });
 
-  test('train without --json names the backend, the workers and the test accuracy', { skip }, async () => {
-    const run = await seedbed(['train', '--project', project, '--backbone', 'mobilenet_v1_0.25_224', '--epochs', '5']);
+  test('train without --json names the backend, the workers, the augmentation and the test accuracy', { skip }, async () => {
+    const run = await seedbed(['train', '--project', project, '--backbone', 'mobilenet_v1_0.25_224', '--epochs', '5', '--augment', 'natural', '--views', '1', '--balance', 'oversample+weights']);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /Run 2 trained on mobilenet_v1_0\.25_224 with TensorFlow\.js wasm \(SIMD\) on \d workers?/);
+    assert.match(run.stdout, /Trained on \d+ examples: \d+ images, 1 augmented view of each \(natural\)\./);
+    assert.match(run.stdout, /Rebalancing: .*Class weights are computed on the counts after oversampling\./);
     assert.match(run.stdout, /Accuracy \d+\.\d%, macro-F1/);
     assertNoStack(run.stdout + run.stderr);
   });
@@ -415,5 +417,19 @@ describe('seedbed train, predict and export', () => {
     const bad = await seedbed(['train', '--project', project, '--epochs', 'many']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--epochs must be a whole number/);
+    const strategy = await seedbed(['train', '--project', project, '--balance', 'sometimes']);
+    assert.equal(strategy.code, 2);
+    assert.match(strategy.stderr, /--balance must be one of none, oversample, undersample, weights, oversample\+weights, not "sometimes"/);
+    const views = await seedbed(['train', '--project', project, '--views', '3']);
+    assert.equal(views.code, 2);
+    assert.match(views.stderr, /--views needs an augmentation: add --augment natural/);
+    const policyFile = nodePath.join(own, 'policy.json');
+    fs.writeFileSync(policyFile, JSON.stringify({ name: 'mine', ops: [{ op: 'sharpen', p: 0.5, strength: 0.5 }] }));
+    const policy = await seedbed(['train', '--project', project, '--augment', policyFile]);
+    assert.equal(policy.code, 1);
+    assert.match(policy.stderr, /The augmentation policy in .*policy\.json does not work: ops\.0\.op: Unknown augmentation "sharpen"/);
+    const missingPolicy = await seedbed(['train', '--project', project, '--augment', nodePath.join(own, 'nope.json')]);
+    assert.equal(missingPolicy.code, 1);
+    assert.match(missingPolicy.stderr, /cannot use the augmentation policy .*nope\.json: there is no such file/);
   });
 });

@@ -84,10 +84,22 @@ export const trainCommand: CommandSpec = {
       value: 'N',
       help: 'After training the classifier, also adjust the top N blocks of the pretrained network to your images (slower, often more accurate). Default 0: no fine-tuning.',
     },
-    { name: 'seed', value: 'N', help: 'A number that fixes the random choices (split, shuffling, starting weights), so a run can be repeated exactly. Default 1.' },
+    {
+      name: 'augment',
+      value: 'none|PRESET|FILE.json',
+      help: 'Also train on changed copies ("views") of each training image: mirrored, turned, zoomed, recoloured… none (the default), a preset (natural for everyday photos, microscopy for top-down images with no up or down, documents for scans, xray for medical images: never mirrored), or a JSON file with your own policy, as the studio\'s Balance view exports it.',
+    },
+    { name: 'views', value: 'K', help: 'How many augmented views of every training image (0 to 16). Default 4 with --augment, else 0. Views are summarised once and kept, like the images.' },
+    {
+      name: 'balance',
+      value: 'none|oversample|undersample|weights|oversample+weights',
+      help: 'How to even out classes with few training images: weights (the default) counts their mistakes more; oversample adds augmented views of their images up to the largest class; undersample trains on fewer images of the large classes (only in this run: nothing is removed); oversample+weights does both; none trains on the classes as they are.',
+    },
+    { name: 'seed', value: 'N', help: 'A number that fixes the random choices (split, shuffling, starting weights, augmented views), so a run can be repeated exactly. Default 1.' },
     { name: 'json', help: 'Print one JSON object with the run and its metrics instead of sentences (for scripts).' },
   ],
   description: [
+    'Augmented views and rebalancing only ever change the training images: the validation and test images are always the real ones, as they are.',
     'Images without a train/val/test part get one first: 70% train, 15% validation, 15% test, per class, decided by the seed. Copies of one picture always stay on one side.',
     'Each image is summarised once by the pretrained network and the summary is kept in the project, so the next run starts in seconds. A small classifier then learns from the training images; the validation images decide when to stop; the test images, never seen in training, tell how good it is.',
     'Press Ctrl+C to stop; the project is left as it was before the run (the run is kept as cancelled, with its curves so far).',
@@ -95,6 +107,7 @@ export const trainCommand: CommandSpec = {
   examples: [
     { command: 'seedbed train --project birds.seedbed', explains: 'Trains with the default settings and prints test accuracy per class.' },
     { command: 'seedbed train --project birds.seedbed --backbone mobilenet_v1_0.25_224 --epochs 20 --json', explains: 'A faster, smaller network; prints JSON.' },
+    { command: 'seedbed train --project cells.seedbed --augment microscopy --views 4 --balance oversample+weights', explains: 'Four turned and flipped views of every image; rare classes get extra views and count more.' },
   ],
 };
 

@@ -1,6 +1,21 @@
 /** `seedbed train`, `seedbed predict` and `seedbed export`. */
+import fs from 'node:fs';
 import nodePath from 'node:path';
-import type { JobInfo, RunSummary, SplitMetrics, TrainConfigPatch } from '../../../shared/contract/index.ts';
+import {
+  AUGMENT_PRESET_NAMES,
+  augmentPolicySchema,
+  BALANCE_STRATEGIES,
+  MAX_AUGMENT_VIEWS,
+  type AugmentPolicy,
+  type AugmentPresetName,
+  type BalanceStrategy,
+  type JobInfo,
+  type RunPlan,
+  type RunSummary,
+  type SplitMetrics,
+  type TrainConfigPatch,
+} from '../../../shared/contract/index.ts';
+import { AUGMENT_PRESETS } from '../../../shared/domain/augment-presets.ts';
 import type { Core } from '../../core/core.ts';
 import { UsageError, type ParsedArgs } from './args.ts';
 import { EXIT_INTERRUPTED, JobWatcher } from './import-command.ts';
@@ -15,6 +30,8 @@ export interface TrainSummary {
   workers: number | null;
   seconds: { embed: number; train: number; total: number };
   metrics: { val: SplitMetrics | null; test: SplitMetrics | null };
+  /** What it trained on after rebalancing and augmentation. */
+  plan: RunPlan | null;
 }
 
 function wholeNumber(args: ParsedArgs, name: string, command: string, min: number, max: number): number | undefined {
@@ -86,6 +103,29 @@ function metricsTable(m: SplitMetrics): string[] {
   return lines;
 }
 
+/** --augment: none, a preset name, or a policy JSON file (checked with the contract's schema). */
+function readAugmentPolicy(value: string | undefined): AugmentPolicy | null {
+  if (value === undefined || value === 'none') return null;
+  if ((AUGMENT_PRESET_NAMES as readonly string[]).includes(value)) return AUGMENT_PRESETS[value as AugmentPresetName];
+  if (!value.toLowerCase().endsWith('.json')) {
+    throw new UsageError(`--augment takes none, one of ${AUGMENT_PRESET_NAMES.join(', ')}, or a .json policy file, not "${value}".`, 'train');
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(value, 'utf8'));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'there is no such file' : err instanceof SyntaxError ? `it is not valid JSON (${err.message})` : (err as Error).message;
+    throw new CliFailure(`Seedbed cannot use the augmentation policy ${value}: ${why}.`);
+  }
+  const parsed = augmentPolicySchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`).join('; ');
+    throw new CliFailure(`The augmentation policy in ${value} does not work: ${problems}`);
+  }
+  return parsed.data;
+}
+
 export async function runTrain(args: ParsedArgs): Promise<number> {
   const config: TrainConfigPatch = {};
   if (args.values.backbone !== undefined) config.backbone = args.values.backbone;
@@ -95,6 +135,17 @@ export async function runTrain(args: ParsedArgs): Promise<number> {
   if (fineTune !== undefined) config.fineTuneBlocks = fineTune;
   const seed = wholeNumber(args, 'seed', 'train', 0, 2 ** 31 - 1);
   if (seed !== undefined) config.seed = seed;
+  const views = wholeNumber(args, 'views', 'train', 0, MAX_AUGMENT_VIEWS);
+  const policy = readAugmentPolicy(args.values.augment);
+  if (views !== undefined && views > 0 && !policy) throw new UsageError('--views needs an augmentation: add --augment natural (or another preset, or a policy file).', 'train');
+  if (policy) config.augment = { policy, views: views ?? 4 };
+  const balance = args.values.balance;
+  if (balance !== undefined) {
+    if (!(BALANCE_STRATEGIES as readonly string[]).includes(balance)) {
+      throw new UsageError(`--balance must be one of ${BALANCE_STRATEGIES.join(', ')}, not "${balance}".`, 'train');
+    }
+    config.balance = { strategy: balance as BalanceStrategy };
+  }
   const json = args.flags.has('json');
 
   const core = await createCore('cli');
@@ -131,6 +182,7 @@ export async function runTrain(args: ParsedArgs): Promise<number> {
       workers: run.workers,
       seconds: run.seconds ?? { embed: 0, train: 0, total: 0 },
       metrics: { val: run.metrics?.val ?? null, test: run.metrics?.test ?? null },
+      plan: run.plan,
     };
     if (json) {
       await writeFully(process.stdout, `${JSON.stringify(summary)}\n`);
@@ -147,6 +199,14 @@ function describeRun(run: RunSummary & { diagnosis?: { message: string } | null 
   const lines = [
     `Run ${s.runId} trained on ${s.backbone} with TensorFlow.js ${s.backend ?? '?'} on ${plural(s.workers ?? 1, 'worker')} in ${duration(s.seconds.total)} (summarising images ${duration(s.seconds.embed)}, training ${duration(s.seconds.train)}).`,
   ];
+  const plan = run.plan;
+  if (plan) {
+    const views = plan.viewsPerImage > 0 ? `, ${plural(plan.viewsPerImage, 'augmented view')} of each (${plan.policyName})` : '';
+    lines.push(
+      `Trained on ${plural(plan.examples.total, 'example')}: ${plural(plan.examples.images, 'image')}${views}${plan.examples.views && !plan.viewsPerImage ? `, ${plural(plan.examples.views, 'augmented view')} (${plan.policyName})` : ''}${plan.examples.dropped ? `; ${plural(plan.examples.dropped, 'image')} left out by undersampling` : ''}.`,
+      `Rebalancing: ${plan.balance.notes.join(' ')}`,
+    );
+  }
   const best = run.bestEpoch;
   if (best) lines.push(`Best epoch: ${best.epoch}${best.phase === 'finetune' ? ' of fine-tuning' : ''}.`);
   const test = s.metrics.test;
