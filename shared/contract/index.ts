@@ -174,6 +174,8 @@ export interface DatasetSummary {
   bySplit: SplitCounts;
   /** Tag keys → their values → how many active images carry that value (for filters). */
   tags: Record<string, Record<string, number>>;
+  /** Images made from another one (materialised augmented copies), excluded ones included. */
+  derived: number;
 }
 
 export interface HistoryState {

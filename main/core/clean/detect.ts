@@ -61,13 +61,17 @@ interface ImageFacts {
   sources: string[];
 }
 
+/**
+ * The images a check looks at: active originals. Derived images (augmented copies made on
+ * purpose) would only be reported as near-duplicates, dark or blurry versions of their sources.
+ */
 function activeImages(db: Database): ImageFacts[] {
   const rows = db
     .prepare(
       `SELECT i.id, i.sha256, i.path, i.width, i.height, i.bytes, l.class_id AS classId, c.name AS className, s.split,
               (SELECT json_group_array(path) FROM (SELECT path FROM image_paths WHERE image_id = i.id AND path <> i.path ORDER BY path)) AS others
        FROM images i LEFT JOIN labels l ON l.image_id = i.id LEFT JOIN classes c ON c.id = l.class_id LEFT JOIN splits s ON s.image_id = i.id
-       WHERE i.status = 'active' ORDER BY i.id`,
+       WHERE i.status = 'active' AND i.derived_from IS NULL ORDER BY i.id`,
     )
     .all() as (Omit<ImageFacts, 'sources'> & { others: string })[];
   return rows.map(({ others, ...r }) => ({ ...r, sources: [r.path, ...(JSON.parse(others) as string[])] }));

@@ -258,6 +258,7 @@ describe('dataset.summary', () => {
       active: 5,
       excluded: 1,
       unlabeled: 2,
+      derived: 0,
       byClass: {
         [glass]: { total: 2, train: 1, val: 1, test: 0, none: 0 },
         // The excluded metal image (split test) is not counted.
@@ -298,6 +299,7 @@ describe('dataset.summary', () => {
       active: 0,
       excluded: 0,
       unlabeled: 0,
+      derived: 0,
       byClass: {},
       bySplit: { total: 0, train: 0, val: 0, test: 0, none: 0 },
       tags: {},

@@ -108,5 +108,6 @@ function computeSummary(db: Database): DatasetSummary {
     bySplit,
     // fromEntries, not assignment: a tag named "__proto__" must stay a tag.
     tags: Object.fromEntries([...tags].map(([key, values]) => [key, Object.fromEntries(values)])),
+    derived: db.prepare('SELECT count(*) FROM images WHERE derived_from IS NOT NULL').pluck().get() as number,
   };
 }

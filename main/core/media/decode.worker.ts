@@ -219,15 +219,28 @@ async function measure(request: MeasureImage): Promise<MeasureAnswer> {
   return { type: 'unmeasurable', reason: problems.join('; ') || 'the image has no file', missing: missing === request.sources.length };
 }
 
-/** The first source that exists, or why none does. */
-function firstSource(sources: readonly string[]): { path: string } | { reason: string } {
-  const path = sources.find((s) => fs.existsSync(s));
-  if (path) return { path };
+/**
+ * The first source that still holds the imported content (a file edited since import is
+ * skipped: a copy or preview must show the image the project knows), or why none does.
+ */
+function firstSource(sources: readonly string[], sha256: string): { path: string } | { reason: string } {
+  const changed: string[] = [];
+  for (const path of sources) {
+    let bytes: Buffer;
+    try {
+      bytes = fs.readFileSync(path);
+    } catch {
+      continue;
+    }
+    if (createHash('sha256').update(bytes).digest('hex') === sha256) return { path };
+    changed.push(path);
+  }
+  if (changed.length) return { reason: `${changed.join(', ')} changed since it was imported` };
   return { reason: sources.length ? `${sources.join(', ')} ${sources.length === 1 ? 'is' : 'are'} no longer there` : 'the image has no file' };
 }
 
 async function augmentPreview(request: AugmentPreviewRequest): Promise<AugmentPreviewAnswer> {
-  const source = firstSource(request.sources);
+  const source = firstSource(request.sources, request.sha256);
   if ('reason' in source) return { type: 'unreadable', reason: source.reason };
   try {
     const made = await modelViews(source.path, request.sha256, request.policy, request.seed, request.views);
@@ -240,7 +253,7 @@ async function augmentPreview(request: AugmentPreviewRequest): Promise<AugmentPr
 }
 
 async function derive(request: DeriveRequest): Promise<DeriveAnswer> {
-  const source = firstSource(request.sources);
+  const source = firstSource(request.sources, request.sha256);
   if ('reason' in source) return { type: 'unreadable', reason: source.reason };
   let jpeg: Buffer;
   try {

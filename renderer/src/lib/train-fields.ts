@@ -1,4 +1,12 @@
-import { OPTIMIZERS, SCHEDULES, type TrainConfig } from '../../../shared/contract/index.ts';
+import {
+  AUGMENT_PRESET_NAMES,
+  OPTIMIZERS,
+  SCHEDULES,
+  type AugmentSettings,
+  type BalanceConfig,
+  type BalanceStrategy,
+  type TrainConfig,
+} from '../../../shared/contract/index.ts';
 
 type NumberKey = {
   [K in keyof TrainConfig]-?: NonNullable<TrainConfig[K]> extends number ? K : never;
@@ -20,7 +28,7 @@ export interface NumberField {
 
 export interface ChoiceField {
   kind: 'choice';
-  key: 'optimizer' | 'schedule' | 'classWeights';
+  key: 'optimizer' | 'schedule';
   label: string;
   help: string;
   options: { value: string; label: string }[];
@@ -153,16 +161,6 @@ export const ADVANCED_FIELDS: TrainField[] = [
     step: 0.05,
   },
   {
-    kind: 'choice',
-    key: 'classWeights',
-    label: 'Class weights',
-    help: 'Balanced: images of rare classes count more, so the model does not ignore small classes.',
-    options: [
-      { value: 'balanced', label: 'Balanced' },
-      { value: 'none', label: 'None (every image counts the same)' },
-    ],
-  },
-  {
     kind: 'number',
     key: 'patience',
     label: 'Early-stopping patience',
@@ -226,8 +224,37 @@ export function configProblems(config: Partial<Record<keyof TrainConfig, unknown
 /** Labels of every setting, for the comparison table. */
 export const SETTING_LABELS: Record<keyof TrainConfig, string> = {
   backbone: 'Backbone',
-  ...(Object.fromEntries(ALL_FIELDS.map((f) => [f.key, f.label])) as Record<Exclude<keyof TrainConfig, 'backbone'>, string>),
+  balance: 'Rebalancing',
+  augment: 'Augmentation',
+  classWeights: 'Class weights',
+  ...(Object.fromEntries(ALL_FIELDS.map((f) => [f.key, f.label])) as Record<Exclude<keyof TrainConfig, 'backbone' | 'balance' | 'augment' | 'classWeights'>, string>),
 };
+
+/** Short names of the rebalancing strategies, as the Balance view and run summaries say them. */
+export const STRATEGY_NAMES: Record<BalanceStrategy, string> = {
+  none: 'none',
+  weights: 'class weights',
+  oversample: 'oversample with augmentation',
+  undersample: 'undersample',
+  'oversample+weights': 'oversample + weights',
+};
+
+const TARGET_NAMES = { max: 'the largest class', median: 'the median class', mean: 'the mean class size' } as const;
+
+/** "oversample + weights to the largest class" for a balance config. */
+export function balanceText(balance: BalanceConfig): string {
+  const name = STRATEGY_NAMES[balance.strategy];
+  if (balance.strategy === 'none' || balance.strategy === 'weights') return name;
+  const target = balance.target ?? (balance.strategy === 'undersample' ? 'median' : 'max');
+  return `${name} to ${typeof target === 'number' ? `${target} per class` : TARGET_NAMES[target]}`;
+}
+
+/** "natural, 4 views" / "custom, 2 views" / "none" for augmentation settings. */
+export function augmentText(augment: AugmentSettings): string {
+  if (!augment.policy) return 'none';
+  const name = (AUGMENT_PRESET_NAMES as readonly string[]).includes(augment.policy.name) ? augment.policy.name : 'custom';
+  return `${name}, ${augment.views === 1 ? '1 view' : `${augment.views} views`}`;
+}
 
 /** "MobileNet v1 α0.25" for "mobilenet_v1_0.25_224"; other ids as they are. */
 export function backboneName(id: string): string {
@@ -241,6 +268,8 @@ export function settingText(key: keyof TrainConfig, value: unknown): string {
   if (key === 'optimizer') return OPTIMIZER_NAMES[value as (typeof OPTIMIZERS)[number]] ?? String(value);
   if (key === 'schedule') return SCHEDULE_NAMES[value as (typeof SCHEDULES)[number]] ?? String(value);
   if (key === 'restoreBest') return value ? 'yes' : 'no';
+  if (key === 'balance') return value && typeof value === 'object' ? balanceText(value as BalanceConfig) : 'class weights (older run)';
+  if (key === 'augment') return value && typeof value === 'object' ? augmentText(value as AugmentSettings) : 'none';
   if (key === 'fineTuneBlocks' && value === 0) return 'off';
   if (typeof value === 'number') return value !== 0 && Math.abs(value) < 0.001 ? value.toExponential(0) : String(value);
   return String(value);

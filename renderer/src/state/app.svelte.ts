@@ -9,10 +9,13 @@ import { runtime } from './runtime.svelte.ts';
 import { attempt, toasts } from './toasts.svelte.ts';
 import { CleanState } from './clean.svelte.ts';
 import { TrainState } from './train.svelte.ts';
+import { BalanceState } from './balance.svelte.ts';
 
-/** The screens of an open project, in tab order. */
-export const VIEWS = ['dataset', 'train', 'clean'] as const;
+/** The screens of an open project, in shortcut order (Ctrl+1 … Ctrl+4). */
+export const VIEWS = ['dataset', 'train', 'clean', 'balance'] as const;
 export type ViewName = (typeof VIEWS)[number];
+/** The tabs left to right: Balance sits beside Train, whose settings it feeds. */
+export const TAB_ORDER: readonly ViewName[] = ['dataset', 'train', 'balance', 'clean'];
 
 const NO_HISTORY: HistoryState = { canUndo: false, canRedo: false, undoLabel: null, redoLabel: null };
 
@@ -23,6 +26,7 @@ class AppState {
   dataset = $state.raw<DatasetState | null>(null);
   train = $state.raw<TrainState | null>(null);
   clean = $state.raw<CleanState | null>(null);
+  balance = $state.raw<BalanceState | null>(null);
   /** Which screen of the open project shows. */
   view = $state<ViewName>('dataset');
   recent = $state.raw<string[]>([]);
@@ -42,6 +46,7 @@ class AppState {
       this.dataset?.scheduleRefresh();
       this.train?.onDatasetChanged();
       this.clean?.scheduleRefresh();
+      this.balance?.onDatasetChanged();
     });
     api.on('findings.changed', () => this.clean?.scheduleRefresh());
     api.on('run.epoch', (event) => this.train?.onEpoch(event));
@@ -61,6 +66,7 @@ class AppState {
       void importFlow.jobFinished(job);
       this.train?.onJobDone(job);
       this.clean?.onJobDone(job);
+      this.balance?.onJobDone(job);
       this.dataset?.scheduleRefresh();
       if (job.kind !== 'import') void runtime.refresh();
     });
@@ -100,6 +106,7 @@ class AppState {
     this.dataset?.dispose();
     this.train?.dispose();
     this.clean?.dispose();
+    this.balance?.dispose();
     this.view = 'dataset';
     this.history = NO_HISTORY;
     jobs.clear();
@@ -108,6 +115,7 @@ class AppState {
       this.dataset = null;
       this.train = null;
       this.clean = null;
+      this.balance = null;
       void attempt(async () => (this.recent = await api.call('project.recent')));
       document.title = 'Seedbed';
       return;
@@ -127,6 +135,7 @@ class AppState {
       showClean: () => (this.view = 'clean'),
     });
     this.clean = clean;
+    this.balance = new BalanceState(info, train);
     void attempt(async () => {
       const [history] = await Promise.all([api.call('history.state'), jobs.load(), dataset.load(), train.load(), clean.load(), runtime.refresh()]);
       this.history = history;
@@ -172,7 +181,7 @@ class AppState {
     this.#setProject(null);
   }
 
-  /** Switches the open project's screen (tabs, Ctrl+1 / Ctrl+2 / Ctrl+3). */
+  /** Switches the open project's screen (tabs, Ctrl+1 … Ctrl+4). */
   showView(view: ViewName): void {
     if (this.project) this.view = view;
   }
