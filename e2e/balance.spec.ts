@@ -70,7 +70,7 @@ test('balance: per-split chart, undersampling preview, live augmentation grid, s
   }).toPass();
   await expect(planRow(page, 'trash').getByTestId('plan-examples')).toHaveText(String(trashTrain));
 
-  // The natural-photos policy: the grid shows fourteen views, and a stronger rotation changes them.
+  // The natural-photos policy (turning augmentation on starts at 4 views): the grid shows fourteen views, and a stronger rotation changes them.
   await page.getByTestId('augment-preset').selectOption('natural');
   await expect(page.getByTestId('preview-tile')).toHaveCount(14);
   await expect(page.getByTestId('policy-caption')).toContainText('rotate up to ±15°');
@@ -91,7 +91,7 @@ test('balance: per-split chart, undersampling preview, live augmentation grid, s
   }).toPass();
   await page.getByRole('tab', { name: 'Train' }).click();
   await expect(page.getByTestId('train-balance-summary')).toContainText('Balance: oversample with augmentation to the largest class');
-  await expect(page.getByTestId('train-balance-summary')).toContainText('Augmentation: custom, 0 views');
+  await expect(page.getByTestId('train-balance-summary')).toContainText('Augmentation: custom, 4 views');
   await page.getByLabel('Epochs', { exact: true }).fill('3');
   await page.getByRole('button', { name: 'Train', exact: true }).click();
   await expect(page.getByTestId('run-status')).toHaveText(/done/i, { timeout: 150_000 });

@@ -157,7 +157,8 @@ export class BalanceState {
   }
 
   choosePreset(choice: PresetChoice): void {
-    const augment = this.train.form.augment;
+    // Turning augmentation on from none starts at 4 views: a policy with 0 views only serves oversampling.
+    const augment = this.train.form.augment.policy === null && choice !== 'none' && this.train.form.augment.views === 0 ? { ...this.train.form.augment, views: 4 } : this.train.form.augment;
     if (choice === 'none') this.train.form.augment = { ...augment, policy: null };
     else if (choice === 'custom') this.train.form.augment = { ...augment, policy: { name: 'custom', ops: clonePolicy(this.policy ?? AUGMENT_PRESETS.natural).ops } };
     else this.train.form.augment = { ...augment, policy: clonePolicy(AUGMENT_PRESETS[choice]) };
