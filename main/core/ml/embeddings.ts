@@ -10,7 +10,7 @@ import type { Database } from 'better-sqlite3';
 import type { AugmentPolicy } from '../../../shared/contract/augment.ts';
 import { policyKey } from '../augment/pipeline.ts';
 import type { EmbedPool } from './embed-pool.ts';
-import type { EmbedView } from './embed-protocol.ts';
+import type { EmbedAnswer, EmbedRequest, EmbedView } from './embed-protocol.ts';
 
 export interface EmbedTarget {
   imageId: number;
@@ -72,6 +72,46 @@ function readablePathLookup(db: Database): (imageId: number) => string | null {
 }
 
 /**
+ * Runs batches on every worker at once (as many in flight as there are workers, so every core
+ * works and a cancel stops soon); each answer is stored in one transaction as it comes.
+ * Images the project has no file for are reported as failed and left out of their batch.
+ */
+async function inLanes<T extends { imageId: number }>(
+  db: Database,
+  pool: EmbedPool,
+  batches: T[][],
+  result: EnsureResult,
+  signal: AbortSignal | undefined,
+  steps: {
+    ask: (readable: (T & { path: string })[]) => Omit<EmbedRequest, 'type'>;
+    store: (readable: (T & { path: string })[], answer: EmbedAnswer, at: number) => void;
+    finished: (batch: T[]) => void;
+  },
+): Promise<void> {
+  const readablePath = readablePathLookup(db);
+  let next = 0;
+  const lanes = Array.from({ length: Math.max(1, pool.size) }, async () => {
+    while (next < batches.length) {
+      signal?.throwIfAborted();
+      const batch = batches[next++]!;
+      const readable: (T & { path: string })[] = [];
+      for (const t of batch) {
+        const path = readablePath(t.imageId);
+        if (path === null) result.failed.push({ imageId: t.imageId, path: `image ${t.imageId}`, reason: 'the project records no file for it' });
+        else readable.push({ ...t, path });
+      }
+      const answer = await pool.embedBatch(steps.ask(readable), { signal });
+      result.backend ??= answer.backend;
+      result.backendDetail ??= answer.backendDetail;
+      const at = Date.now();
+      db.transaction(() => steps.store(readable, answer, at))();
+      steps.finished(batch);
+    }
+  });
+  await Promise.all(lanes);
+}
+
+/**
  * Computes and stores the vectors these images lack. Batches run on every worker; each
  * finished batch is written at once (a cancelled job keeps what it finished). `signal`
  * cancels between batches.
@@ -94,46 +134,24 @@ export async function ensureEmbeddings(
   const insert = db.prepare(
     `INSERT OR REPLACE INTO embeddings (sha256, backbone, view, dims, vector, created_at) VALUES (@sha256, @backbone, @view, @dims, @vector, @at)`,
   );
-  const readablePath = readablePathLookup(db);
   const batches: EmbedTarget[][] = [];
   for (let i = 0; i < missing.length; i += BATCH) batches.push(missing.slice(i, i + BATCH));
   let done = 0;
-  let next = 0;
-  // As many batches in flight as there are workers, so every core works and a cancel stops soon.
-  const lanes = Array.from({ length: Math.max(1, pool.size) }, async () => {
-    while (next < batches.length) {
-      options.signal?.throwIfAborted();
-      const batch = batches[next++]!;
-      const readable: (EmbedTarget & { path: string })[] = [];
-      for (const t of batch) {
-        const path = readablePath(t.imageId);
-        if (path === null) result.failed.push({ imageId: t.imageId, path: `image ${t.imageId}`, reason: 'the project records no file for it' });
-        else readable.push({ ...t, path });
-      }
-      const answer = await pool.embedBatch(
-        { backbone: request.backbone, modelDir: request.modelDir, paths: readable.map((t) => t.path), view: request.view },
-        { signal: options.signal },
-      );
-      result.backend ??= answer.backend;
-      result.backendDetail ??= answer.backendDetail;
-      const at = Date.now();
-      db.transaction(() => {
-        readable.forEach((t, i) => {
-          const error = answer.errors[i];
-          if (error) {
-            result.failed.push({ imageId: t.imageId, path: t.path, reason: error });
-            return;
-          }
-          const vector = answer.embeddings.subarray(i * answer.dims, (i + 1) * answer.dims);
-          insert.run({ sha256: t.sha256, backbone: request.featureKey, view: request.view, dims: answer.dims, vector: toBlob(vector), at });
-          result.computed++;
-        });
-      })();
-      done += batch.length;
-      options.onProgress?.({ done, total });
-    }
+  await inLanes(db, pool, batches, result, options.signal, {
+    ask: (readable) => ({ backbone: request.backbone, modelDir: request.modelDir, paths: readable.map((t) => t.path), view: request.view }),
+    store: (readable, answer, at) =>
+      readable.forEach((t, i) => {
+        const error = answer.errors[i];
+        if (error) {
+          result.failed.push({ imageId: t.imageId, path: t.path, reason: error });
+          return;
+        }
+        const vector = answer.embeddings.subarray(i * answer.dims, (i + 1) * answer.dims);
+        insert.run({ sha256: t.sha256, backbone: request.featureKey, view: request.view, dims: answer.dims, vector: toBlob(vector), at });
+        result.computed++;
+      }),
+    finished: (batch) => options.onProgress?.({ done: (done += batch.length), total }),
   });
-  await Promise.all(lanes);
   result.seconds = (performance.now() - started) / 1000;
   return result;
 }
@@ -216,32 +234,21 @@ export async function ensureViewEmbeddings(
   const insert = db.prepare(
     `INSERT OR REPLACE INTO embeddings (sha256, backbone, view, dims, vector, created_at) VALUES (@sha256, @backbone, @view, @dims, @vector, @at)`,
   );
-  const readablePath = readablePathLookup(db);
   let done = 0;
-  let next = 0;
-  const lanes = Array.from({ length: Math.max(1, pool.size) }, async () => {
-    while (next < batches.length) {
-      options.signal?.throwIfAborted();
-      const batch = batches[next++]!;
-      const readable: ((typeof work)[number] & { path: string })[] = [];
-      for (const w of batch) {
-        const path = readablePath(w.target.imageId);
-        if (path === null) result.failed.push({ imageId: w.target.imageId, path: `image ${w.target.imageId}`, reason: 'the project records no file for it' });
-        else readable.push({ ...w, path });
-      }
-      const answer = await pool.embedBatch(
-        {
-          backbone: request.backbone,
-          modelDir: request.modelDir,
-          paths: readable.map((w) => w.path),
-          augment: { policy: request.policy, seed: request.seed, shas: readable.map((w) => w.target.sha256), views: readable.map((w) => w.views) },
-        },
-        { signal: options.signal },
-      );
-      result.backend ??= answer.backend;
-      result.backendDetail ??= answer.backendDetail;
-      const at = Date.now();
-      db.transaction(() => {
+  await inLanes(
+    db,
+    pool,
+    batches.map((batch) => batch.map((w) => ({ ...w, imageId: w.target.imageId }))),
+    result,
+    options.signal,
+    {
+      ask: (readable) => ({
+        backbone: request.backbone,
+        modelDir: request.modelDir,
+        paths: readable.map((w) => w.path),
+        augment: { policy: request.policy, seed: request.seed, shas: readable.map((w) => w.target.sha256), views: readable.map((w) => w.views) },
+      }),
+      store: (readable, answer, at) => {
         let row = 0;
         readable.forEach((w, i) => {
           const error = answer.errors[i];
@@ -255,12 +262,10 @@ export async function ensureViewEmbeddings(
             row++;
           }
         });
-      })();
-      done += batch.reduce((a, w) => a + w.views.length, 0);
-      options.onProgress?.({ done, total });
-    }
-  });
-  await Promise.all(lanes);
+      },
+      finished: (batch) => options.onProgress?.({ done: (done += batch.reduce((n, w) => n + w.views.length, 0)), total }),
+    },
+  );
   result.seconds = (performance.now() - started) / 1000;
   return result;
 }
