@@ -1,6 +1,7 @@
 /** Calling the core directly, as the tests and the benchmark do (the hosts go through their transports). */
 import type { EventMessage, JobInfo, MethodName, ParamsOf, Result, ResultOf } from '../../shared/contract/index.ts';
-import type { Core } from './core.ts';
+import nodePath from 'node:path';
+import { Core } from './core.ts';
 
 /** The value of a result, or an Error with the code and message. */
 export function unwrap<T>(result: Result<unknown>): T {
@@ -27,4 +28,20 @@ export function jobEnded(core: Core, jobId: string, seen: readonly EventMessage[
       }
     });
   });
+}
+
+/**
+ * A core as the CLI host makes one, with its state in `dir/state` and `events` (when given)
+ * recording every event: what the integration tests start from.
+ */
+export function testCore(dir: string, options: { workers?: number; events?: EventMessage[]; stateDir?: string } = {}): Core {
+  const core = new Core({
+    host: { kind: 'cli', appVersion: 'test', nativeDialogs: false, uploads: false, platform: process.platform },
+    stateDir: options.stateDir ?? nodePath.join(dir, 'state'),
+    sampleDir: nodePath.join(dir, 'sample'),
+    workers: options.workers ?? 2,
+  });
+  const events = options.events;
+  if (events) core.events.on((m) => events.push(m));
+  return core;
 }

@@ -12,8 +12,8 @@ import nodePath from 'node:path';
 import { after, before, test } from 'node:test';
 import type { AugmentPolicy, EventMessage, JobInfo, MethodName, ParamsOf, ResultOf, RunDetail } from '../../../shared/contract/index.ts';
 import { AUGMENT_PRESETS } from '../../../shared/domain/augment-presets.ts';
-import { Core } from '../core.ts';
-import { callCore, jobEnded } from '../core-calls.ts';
+import type { Core } from '../core.ts';
+import { callCore, jobEnded, testCore } from '../core-calls.ts';
 import { fromBlob } from '../ml/embeddings.ts';
 import { trainingSet } from '../ml/training.ts';
 import { restoreUndersample } from './balance.ts';
@@ -55,13 +55,7 @@ function augmentedRows(policy: AugmentPolicy, seed: number): { sha256: string; v
 before(async () => {
   if (!haveData) return;
   process.env.SEEDBED_MODELS_DIR = MODELS;
-  core = new Core({
-    host: { kind: 'cli', appVersion: 'test', nativeDialogs: false, uploads: false, platform: process.platform },
-    stateDir: nodePath.join(dir, 'state'),
-    sampleDir: nodePath.join(dir, 'sample'),
-    workers: 2,
-  });
-  core.events.on((m) => events.push(m));
+  core = testCore(dir, { events });
   for (const [c, n] of Object.entries(PER_CLASS)) {
     fs.mkdirSync(nodePath.join(dir, 'data', c), { recursive: true });
     const files = fs.readdirSync(nodePath.join(TRASHNET, c)).filter((f) => f.endsWith('.jpg')).sort().slice(0, n);

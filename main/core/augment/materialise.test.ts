@@ -13,8 +13,8 @@ import os from 'node:os';
 import nodePath from 'node:path';
 import { after, before, test } from 'node:test';
 import type { AugmentPolicy, EventMessage, ImageRow, JobInfo, MaterialiseReport, MethodName, ParamsOf, ResultOf } from '../../../shared/contract/index.ts';
-import { Core } from '../core.ts';
-import { callCore, jobEnded } from '../core-calls.ts';
+import type { Core } from '../core.ts';
+import { callCore, jobEnded, testCore } from '../core-calls.ts';
 import { materialiseSettled } from './materialise.ts';
 
 const DATA = nodePath.resolve(import.meta.dirname, '../../../../shared/data');
@@ -115,13 +115,7 @@ before(async () => {
     if (entry.isFile()) sourceHashes.set(nodePath.join(entry.parentPath, entry.name), hashFile(nodePath.join(entry.parentPath, entry.name)));
   }
 
-  core = new Core({
-    host: { kind: 'cli', appVersion: 'test', nativeDialogs: false, uploads: false, platform: process.platform },
-    stateDir: nodePath.join(dir, 'state'),
-    sampleDir: nodePath.join(dir, 'sample'),
-    workers: 2,
-  });
-  core.events.on((m) => events.push(m));
+  core = testCore(dir, { events });
   await call('project.create', { path: projectPath });
   for (const [folder, split] of [
     ['split', 'auto'],

@@ -12,8 +12,8 @@ import nodePath from 'node:path';
 import { after, before, test } from 'node:test';
 import type { EventMessage, FindingKind, FindingView, JobInfo, MethodName, ParamsOf, ResultOf } from '../../../shared/contract/index.ts';
 import { injectProblems, type InjectedProblems } from '../../bench/clean-inject.ts';
-import { Core } from '../core.ts';
-import { callCore, jobEnded } from '../core-calls.ts';
+import type { Core } from '../core.ts';
+import { callCore, jobEnded, testCore } from '../core-calls.ts';
 
 const DATA = nodePath.resolve(import.meta.dirname, '../../../../shared/data');
 const MODELS = nodePath.resolve(import.meta.dirname, '../../../../shared/models');
@@ -65,13 +65,7 @@ before(async () => {
   const whole = fs.readFileSync(nodePath.join(injected.root, 'glass', fs.readdirSync(nodePath.join(injected.root, 'glass')).sort()[0]!));
   fs.writeFileSync(truncated, whole.subarray(0, Math.floor(whole.length / 3)));
 
-  core = new Core({
-    host: { kind: 'cli', appVersion: 'test', nativeDialogs: false, uploads: false, platform: process.platform },
-    stateDir: nodePath.join(dir, 'state'),
-    sampleDir: nodePath.join(dir, 'sample'),
-    workers: 2,
-  });
-  core.events.on((m) => events.push(m));
+  core = testCore(dir, { events });
   await call('project.create', { path: nodePath.join(dir, 'p.seedbed') });
   const { jobId } = await call('import.start', { paths: [injected.root], split: 'auto' });
   await waitJob(jobId);

@@ -12,8 +12,8 @@ import os from 'node:os';
 import nodePath from 'node:path';
 import { after, before, test } from 'node:test';
 import type { EventMessage, JobInfo, MethodName, ParamsOf, ResultOf, RunDetail } from '../../../shared/contract/index.ts';
-import { Core } from '../core.ts';
-import { callCore, jobEnded } from '../core-calls.ts';
+import type { Core } from '../core.ts';
+import { callCore, jobEnded, testCore } from '../core-calls.ts';
 
 const TRASHNET = nodePath.resolve(import.meta.dirname, '../../../../shared/data/trashnet');
 const MODELS = nodePath.resolve(import.meta.dirname, '../../../../shared/models');
@@ -56,13 +56,7 @@ function makeDataset(root: string): string[] {
 before(async () => {
   if (!haveData) return;
   process.env.SEEDBED_MODELS_DIR = MODELS;
-  core = new Core({
-    host: { kind: 'cli', appVersion: 'test', nativeDialogs: false, uploads: false, platform: process.platform },
-    stateDir: nodePath.join(dir, 'state'),
-    sampleDir: nodePath.join(dir, 'sample'),
-    workers: 2,
-  });
-  core.events.on((m) => events.push(m));
+  core = testCore(dir, { events });
   makeDataset(dir);
   await call('project.create', { path: nodePath.join(dir, 'p.seedbed') });
   const { jobId } = await call('import.start', { paths: [nodePath.join(dir, 'data')], split: 'auto' });
@@ -255,12 +249,7 @@ test('fine-tuning the top block trains on wasm (replacement gradient kernels) an
 });
 
 test('training refuses a project with one class, naming what to do', { skip }, async () => {
-  const other = new Core({
-    host: { kind: 'cli', appVersion: 'test', nativeDialogs: false, uploads: false, platform: process.platform },
-    stateDir: nodePath.join(dir, 'state2'),
-    sampleDir: nodePath.join(dir, 'sample'),
-    workers: 1,
-  });
+  const other = testCore(dir, { stateDir: nodePath.join(dir, 'state2'), workers: 1 });
   try {
     await other.dispatch('project.create', { path: nodePath.join(dir, 'one.seedbed') });
     const done = new Promise<void>((resolve) => other.events.on((m) => m.event === 'job.done' && resolve()));
