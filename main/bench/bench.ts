@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { GalleryFilter, ImportReport, JobInfo, Result } from '../../shared/contract/index.ts';
+import type { EvaluationResult, GalleryFilter, ImportReport, JobInfo, Result } from '../../shared/contract/index.ts';
 import type { RunDetail } from '../../shared/contract/index.ts';
 import { Core } from '../core/core.ts';
 import { jobEnded, unwrap } from '../core/core-calls.ts';
@@ -200,6 +200,10 @@ async function benchLearning(dir: string) {
     await jobEnded(core, second.jobId);
     const cachedSeconds = (performance.now() - again) / 1000;
     const rerun = unwrap<RunDetail>(await core.dispatch('runs.get', { runId: second.runId }));
+    // Evaluation of the run on its test split, embeddings cached: every metric, intervals, curves, calibration.
+    const evalStarted = performance.now();
+    const evaluation = unwrap<EvaluationResult>(await core.dispatch('eval.run', { runId }));
+    const evalSeconds = (performance.now() - evalStarted) / 1000;
     return {
       images: imported.report.imported,
       importSeconds: imported.seconds,
@@ -217,6 +221,15 @@ async function benchLearning(dir: string) {
       cachedRunSeconds: cachedSeconds,
       cachedRunTrainSeconds: rerun.seconds!.train,
       reproducible: rerun.metrics!.test!.accuracy === run.metrics!.test!.accuracy,
+      evaluation: {
+        seconds: evalSeconds,
+        images: evaluation.count,
+        accuracy: evaluation.headline.accuracy,
+        macroF1: evaluation.headline.macroF1,
+        ece: evaluation.calibration.ece,
+        eceAfterTemperature: evaluation.temperature?.after.ece ?? null,
+        temperature: evaluation.temperature?.value ?? null,
+      },
     };
   } finally {
     await core.close();
@@ -238,6 +251,12 @@ try {
     console.log(`  import ${l.importSeconds.toFixed(1)} s + embed ${l.embedSeconds.toFixed(1)} s + train ${l.trainSeconds.toFixed(1)} s = ${l.totalSeconds.toFixed(1)} s total (target < 180 s)`);
     console.log(`  test accuracy ${l.test.accuracy.toFixed(3)} (target ≥ 0.85), macro-F1 ${l.test.macroF1.toFixed(3)} on ${l.test.count} test images; val accuracy ${l.val.accuracy.toFixed(3)}; ${l.epochs} epochs (best ${l.bestEpoch?.epoch})`);
     console.log(`  the same run again on cached embeddings: ${l.cachedRunSeconds.toFixed(1)} s (head training ${l.cachedRunTrainSeconds.toFixed(1)} s); same test accuracy: ${l.reproducible ? 'yes' : 'NO'}`);
+    const ev = l.evaluation;
+    console.log(
+      `  evaluation of the run on ${ev.images} test images (all metrics, 1,000 bootstrap resamples, curves, calibration): ${ev.seconds.toFixed(2)} s (target < 5 s); ` +
+        `accuracy ${ev.accuracy.value.toFixed(3)} [${ev.accuracy.low.toFixed(3)}, ${ev.accuracy.high.toFixed(3)}], macro-F1 ${ev.macroF1.value.toFixed(3)} [${ev.macroF1.low.toFixed(3)}, ${ev.macroF1.high.toFixed(3)}], ` +
+        `ECE ${ev.ece.toFixed(3)}${ev.eceAfterTemperature !== null ? ` → ${ev.eceAfterTemperature.toFixed(3)} at T = ${ev.temperature!.toFixed(2)}` : ''}`,
+    );
   }
   if (only === 'all' || only === 'cleaning') {
     console.log(`\nCleaning: TrashNet with known problems injected (seed 1), every detector scored`);

@@ -17,6 +17,7 @@ import { mlHandlers } from './ml/ml-handlers.ts';
 import { cleanHandlers } from './clean/clean-handlers.ts';
 import { augmentHandlers } from './augment/augment-handlers.ts';
 import { exportRun } from './ml/export.ts';
+import { evaluateRun } from './eval/evaluate.ts';
 import { resolveMedia, type MediaFile, type MediaKind } from './media/media-files.ts';
 
 /** The studio's behaviour, host-agnostic: hosts call `dispatch` and forward `events`. */
@@ -38,6 +39,7 @@ export class Core implements CoreContext {
       ...cleanHandlers(this),
       ...augmentHandlers(this),
       'export.run': ({ runId, dir }) => exportRun(this, runId, dir, options.host.appVersion),
+      'eval.run': ({ runId, split }) => evaluateRun(this, runId, split ?? 'test'),
     };
   }
 

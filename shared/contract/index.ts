@@ -29,11 +29,13 @@ import {
 
 import { augmentPolicySchema, augmentSettingsSchema, type AugmentPreview } from './augment.ts';
 import { balanceConfigSchema, type BalancePreview } from './balance.ts';
+import type { EvaluationResult } from './evaluation.ts';
 
 export * from './training.ts';
 export * from './cleaning.ts';
 export * from './augment.ts';
 export * from './balance.ts';
+export * from './evaluation.ts';
 
 // ---------- shared vocabulary ----------
 
@@ -465,6 +467,12 @@ export const methods = {
   ),
   /** Removes every derived image and its file; their sources are untouched. */
   'augment.removeDerived': result<{ removed: number }>()(none),
+  /**
+   * How good a finished run is on the project's test (default) or validation images: headline
+   * metrics with bootstrap intervals, per-class metrics and curves, the confusion matrix,
+   * calibration before and after temperature scaling, abstention coverage, per-tag slices.
+   */
+  'eval.run': result<EvaluationResult>()(z.object({ runId: id, split: z.enum(['test', 'val']).optional() }).strict()),
   /** What a run with these rebalancing and augmentation settings would train on, per class, before it trains. */
   'balance.preview': result<BalancePreview>()(
     z

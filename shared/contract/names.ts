@@ -62,6 +62,7 @@ export const METHOD_NAMES = [
   'augment.materialise',
   'augment.removeDerived',
   'balance.preview',
+  'eval.run',
   'health.report',
 ] as const satisfies readonly MethodName[];
 

@@ -9,6 +9,7 @@ import type { Database } from 'better-sqlite3';
 import type { ImagePrediction, PredictFolderResult } from '../../../shared/contract/index.ts';
 import type { CoreContext } from '../context.ts';
 import type { Change } from '../data/history.ts';
+import type { Store } from '../store/open.ts';
 import { applyLabels, labelGroups, type LabelGroup } from '../data/labels-store.ts';
 import { predictionRunId } from '../data/gallery.ts';
 import { CoreError } from '../errors.ts';
@@ -28,12 +29,56 @@ function argmax(probs: Float32Array): number {
   return best;
 }
 
-function requireUsableRun(db: Database, runId: number) {
+export function requireUsableRun(db: Database, runId: number) {
   const run = getRunRow(db, runId);
   if (run.status !== 'done' || !run.model_dir) {
     throw new CoreError('invalid_input', `${run.name} has no trained model (it is ${run.status}). Choose a finished run.`);
   }
   return run;
+}
+
+type UsableRun = ReturnType<typeof requireUsableRun>;
+
+/**
+ * A run's class probabilities for project images: from cached embeddings through its head,
+ * or (fine-tuned runs) from the files through its whole model. `predicted` are the targets
+ * the outcome's rows belong to, in order (images whose embedding could not be made are
+ * left out); `outcome.errors` marks rows whose file could not be read.
+ */
+export async function runProbabilities<T extends { imageId: number; sha256: string; path: string }>(
+  ctx: CoreContext,
+  store: Store,
+  run: UsableRun,
+  targets: T[],
+  options: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {},
+): Promise<{ outcome: PredictOutcome; predicted: T[] }> {
+  const db = store.db;
+  const dir = runDir(store, run.id);
+  if (run.fine_tuned) {
+    const outcome = await runInTrainWorker<PredictOutcome>(
+      { type: 'predict', runDir: dir, files: targets.map((t) => t.path), backbone: { id: run.backbone, modelDir: modelDirFor(ctx, run.backbone) } },
+      { signal: options.signal, onMessage: (m) => m.type === 'progress' && options.onProgress?.(m.done, m.total) },
+    );
+    return { outcome, predicted: targets };
+  }
+  const key = featureKey(run.backbone);
+  const pool = embedPool(ctx);
+  const embedded = await ensureEmbeddings(
+    db,
+    pool,
+    { backbone: run.backbone, featureKey: key, modelDir: modelDirFor(ctx, run.backbone), view: 'center', targets },
+    { signal: options.signal, onProgress: ({ done, total }) => options.onProgress?.(done, total) },
+  );
+  if (embedded.backendDetail) noteRuntime(embedded.backendDetail, pool.size);
+  const loaded = loadEmbeddings(db, key, 'center', targets.map((t) => t.sha256));
+  const predicted = targets.filter((_, i) => loaded.present[i]);
+  const x = new Float32Array(predicted.length * loaded.dims);
+  let row = 0;
+  targets.forEach((_, i) => {
+    if (loaded.present[i]) x.set(loaded.x.subarray(i * loaded.dims, (i + 1) * loaded.dims), row++ * loaded.dims);
+  });
+  const outcome = await runInTrainWorker<PredictOutcome>({ type: 'predict', runDir: dir, embeddings: { x, n: predicted.length, dims: loaded.dims } }, { signal: options.signal });
+  return { outcome, predicted };
 }
 
 export function startPredict(ctx: CoreContext, runId: number, scope: 'unlabeled' | 'all'): { jobId: string } {
@@ -52,36 +97,10 @@ export function startPredict(ctx: CoreContext, runId: number, scope: 'unlabeled'
     { kind: 'predict', title: `Predict ${targets.length} images with ${run.name}`, params: { runId, scope } },
     async (job) => {
       const db = job.store.db;
-      const dir = runDir(job.store, runId);
-      let outcome: PredictOutcome;
-      let predicted = targets;
-      if (run.fine_tuned) {
-        outcome = await runInTrainWorker<PredictOutcome>(
-          { type: 'predict', runDir: dir, files: targets.map((t) => t.path), backbone: { id: run.backbone, modelDir: modelDirFor(ctx, run.backbone) } },
-          { signal: job.signal, onMessage: (m) => m.type === 'progress' && job.progress(m.done, m.total) },
-        );
-      } else {
-        const key = featureKey(run.backbone);
-        const pool = embedPool(ctx);
-        const embedded = await ensureEmbeddings(
-          db,
-          pool,
-          { backbone: run.backbone, featureKey: key, modelDir: modelDirFor(ctx, run.backbone), view: 'center', targets },
-          { signal: job.signal, onProgress: ({ done, total }) => job.progress(done, total + 1) },
-        );
-        if (embedded.backendDetail) noteRuntime(embedded.backendDetail, pool.size);
-        const loaded = loadEmbeddings(db, key, 'center', targets.map((t) => t.sha256));
-        predicted = targets.filter((_, i) => loaded.present[i]);
-        const x = new Float32Array(predicted.length * loaded.dims);
-        let row = 0;
-        targets.forEach((_, i) => {
-          if (loaded.present[i]) x.set(loaded.x.subarray(i * loaded.dims, (i + 1) * loaded.dims), row++ * loaded.dims);
-        });
-        outcome = await runInTrainWorker<PredictOutcome>(
-          { type: 'predict', runDir: dir, embeddings: { x, n: predicted.length, dims: loaded.dims } },
-          { signal: job.signal },
-        );
-      }
+      const { outcome, predicted } = await runProbabilities(ctx, job.store, run, targets, {
+        signal: job.signal,
+        onProgress: (done, total) => job.progress(done, total + 1),
+      });
       const at = Date.now();
       const k = outcome.numClasses;
       const insert = db.prepare(

@@ -206,7 +206,7 @@ describe('seedbed import and info', () => {
   test('--help explains every command', async () => {
     const general = await seedbed(['--help']);
     assert.equal(general.code, 0);
-    for (const name of ['import', 'info', 'clean', 'train', 'predict', 'export', 'serve']) assert.match(general.stdout, new RegExp(`^  ${name}\\s`, 'm'));
+    for (const name of ['import', 'info', 'clean', 'train', 'predict', 'evaluate', 'export', 'serve']) assert.match(general.stdout, new RegExp(`^  ${name}\\s`, 'm'));
     for (const name of ['import', 'info', 'clean', 'train', 'predict', 'export', 'serve']) {
       const run = await seedbed([name, '--help']);
       assert.equal(run.code, 0, run.stderr);

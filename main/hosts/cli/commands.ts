@@ -128,6 +128,25 @@ export const predictCommand: CommandSpec = {
   ],
 };
 
+export const evaluateCommand: CommandSpec = {
+  name: 'evaluate',
+  summary: 'How good a trained run is: accuracy with error bars, per class, calibration, weak groups.',
+  options: [
+    projectOption,
+    { name: 'run', value: 'ID', help: 'Which run (its number, as `seedbed train` prints it). Default: the latest finished run.' },
+    { name: 'split', value: 'test|val', choices: ['test', 'val'], help: 'Evaluate on the test images (the default: never used in training) or the validation images.' },
+    { name: 'json', help: 'Print one JSON object instead of sentences (for scripts).' },
+  ],
+  description: [
+    'Prints accuracy, balanced accuracy (every class counts the same), macro and weighted F1, each with a 95% interval from 1,000 bootstrap resamples: with few test images, the interval says how much the number could move.',
+    'Per class: precision, recall, F1, the area under the ROC curve (AUC) and average precision (AP). Calibration: how far the model\'s confidence is from how often it is right (expected calibration error), before and after temperature scaling fitted on the validation images. Tagged images (e.g. site=A) are compared group by group, and groups that do significantly worse than the rest are listed.',
+  ],
+  examples: [
+    { command: 'seedbed evaluate --project birds.seedbed', explains: 'Evaluates the latest run on its test images.' },
+    { command: 'seedbed evaluate --project birds.seedbed --run 2 --json', explains: 'Prints JSON with "ece" and "auc" per class.' },
+  ],
+};
+
 export const exportCommand: CommandSpec = {
   name: 'export',
   summary: 'Save a trained run as a TensorFlow.js model you can use in your own programs.',
@@ -168,4 +187,4 @@ export const cleanCommand: CommandSpec = {
   ],
 };
 
-export const COMMANDS: CommandSpec[] = [importCommand, infoCommand, cleanCommand, trainCommand, predictCommand, exportCommand, serveCommand];
+export const COMMANDS: CommandSpec[] = [importCommand, infoCommand, cleanCommand, trainCommand, predictCommand, evaluateCommand, exportCommand, serveCommand];

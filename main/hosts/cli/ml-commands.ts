@@ -88,7 +88,7 @@ export async function followJob(core: Core, start: () => Promise<string>, descri
   }
 }
 
-function percent(x: number): string {
+export function percent(x: number): string {
   return `${(x * 100).toFixed(1)}%`;
 }
 
@@ -222,7 +222,7 @@ function describeRun(run: RunSummary & { diagnosis?: { message: string } | null 
   return `${lines.join('\n')}\n`;
 }
 
-async function latestRun(core: Core, arg: string | undefined): Promise<number> {
+export async function latestRun(core: Core, arg: string | undefined): Promise<number> {
   if (arg !== undefined) {
     const n = Number(arg);
     if (!Number.isInteger(n) || n < 1) throw new UsageError(`--run takes a run number such as 3, not "${arg}".`);

@@ -1,0 +1,114 @@
+/**
+ * eval.run through the core on a real run (wasm runtime, the smallest shared backbone, real
+ * TrashNet photos): its numbers agree with the metrics the run recorded at the end of
+ * training, intervals hold their value, curves and calibration cover every class, the
+ * temperature is fitted on validation, tags become slices, and derived copies are never
+ * evaluated.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import nodePath from 'node:path';
+import { after, before, test } from 'node:test';
+import type { EventMessage, MethodName, ParamsOf, ResultOf, RunDetail } from '../../../shared/contract/index.ts';
+import type { Core } from '../core.ts';
+import { callCore, jobEnded, testCore } from '../core-calls.ts';
+import { splitImages } from './evaluate.ts';
+
+const TRASHNET = nodePath.resolve(import.meta.dirname, '../../../../shared/data/trashnet');
+const MODELS = nodePath.resolve(import.meta.dirname, '../../../../shared/models');
+const BACKBONE = 'mobilenet_v1_0.25_224';
+const PER_CLASS = 16;
+const CLASSES = ['cardboard', 'glass', 'metal', 'paper'];
+const haveData = fs.existsSync(TRASHNET) && fs.existsSync(nodePath.join(MODELS, BACKBONE));
+const skip = haveData ? false : `needs ../shared/data/trashnet and ../shared/models/${BACKBONE}`;
+
+const dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), 'seedbed-evaluate-test-'));
+const previousModels = process.env.SEEDBED_MODELS_DIR;
+let core: Core;
+const events: EventMessage[] = [];
+const call = <M extends MethodName>(method: M, params: ParamsOf<M>): Promise<ResultOf<M>> => callCore(core, method, params);
+let run: RunDetail;
+
+before(async () => {
+  if (!haveData) return;
+  process.env.SEEDBED_MODELS_DIR = MODELS;
+  core = testCore(dir, { events });
+  for (const c of CLASSES) {
+    fs.mkdirSync(nodePath.join(dir, 'data', c), { recursive: true });
+    for (const f of fs.readdirSync(nodePath.join(TRASHNET, c)).filter((f) => f.endsWith('.jpg')).sort().slice(0, PER_CLASS)) {
+      fs.copyFileSync(nodePath.join(TRASHNET, c, f), nodePath.join(dir, 'data', c, f));
+    }
+  }
+  await call('project.create', { path: nodePath.join(dir, 'p.seedbed') });
+  const imported = await call('import.start', { paths: [nodePath.join(dir, 'data')], split: 'auto' });
+  assert.equal((await jobEnded(core, imported.jobId, events)).status, 'done');
+  const started = await call('train.start', { config: { backbone: BACKBONE, epochs: 15 } });
+  assert.equal((await jobEnded(core, started.jobId, events)).status, 'done');
+  run = await call('runs.get', { runId: started.runId });
+});
+
+after(async () => {
+  await core?.close();
+  if (previousModels === undefined) delete process.env.SEEDBED_MODELS_DIR;
+  else process.env.SEEDBED_MODELS_DIR = previousModels;
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('evaluating a run on test agrees with the metrics it recorded, with intervals, curves and calibration', { skip }, async () => {
+  const e = await call('eval.run', { runId: run.id });
+  const recorded = run.metrics!.test!;
+  assert.equal(e.source, 'test');
+  assert.equal(e.count, recorded.count, 'the same test images');
+  assert.ok(Math.abs(e.headline.accuracy.value - recorded.accuracy) < 1e-9, `accuracy ${e.headline.accuracy.value} = recorded ${recorded.accuracy}`);
+  assert.ok(Math.abs(e.headline.macroF1.value - recorded.macroF1) < 1e-9, `macro-F1 ${e.headline.macroF1.value} = recorded ${recorded.macroF1}`);
+  assert.deepEqual(e.confusion, recorded.confusion, 'the same confusion matrix');
+  for (const [name, m] of Object.entries(e.headline)) {
+    assert.ok(m.low <= m.value && m.value <= m.high, `${name}: ${m.low} ≤ ${m.value} ≤ ${m.high}`);
+  }
+  assert.deepEqual(Object.keys(e.curves), CLASSES);
+  for (const name of CLASSES) {
+    const c = e.curves[name]!;
+    assert.equal(c.positives, recorded.perClass[name]!.support, `${name}: positives are its test images`);
+    assert.ok(c.auc !== null && c.auc >= 0 && c.auc <= 1, `${name}: AUC ${c.auc}`);
+    assert.deepEqual([c.roc[0]!.fpr, c.roc[0]!.tpr, c.roc.at(-1)!.fpr, c.roc.at(-1)!.tpr], [0, 0, 1, 1], `${name}: ROC runs from (0,0) to (1,1)`);
+  }
+  e.confusionNormalised.forEach((row, i) => {
+    const sum = row.reduce((a, b) => a + b, 0);
+    assert.ok(Math.abs(sum - 1) < 1e-9, `row ${i} of the normalised confusion sums to 1 (${sum})`);
+  });
+  assert.equal(e.calibration.bins.reduce((a, b) => a + b.count, 0), e.count, 'every image falls in one reliability bin');
+  assert.ok(e.temperature && e.temperature.value > 0, 'a temperature fitted on validation');
+  assert.equal(e.coverage[0]!.coverage, 1, 'at the lowest threshold every image is kept');
+});
+
+test('validation can be evaluated; tags become slices; derived copies are never evaluated', { skip }, async () => {
+  const val = await call('eval.run', { runId: run.id, split: 'val' });
+  assert.equal(val.source, 'val');
+  assert.equal(val.temperature, null, 'no temperature when validation itself is evaluated');
+  assert.equal(val.count, run.metrics!.val!.count);
+
+  const db = core.requireStore().db;
+  const test = splitImages(db, run.id, 'test');
+  // Five: the smallest group a slice is measured for.
+  const half = test.slice(0, 5).map((i) => i.imageId);
+  assert.ok(test.length > 5, `more than 5 test images (${test.length})`);
+  await call('tags.set', { imageIds: half, key: 'site', value: 'north' });
+  const tagged = await call('eval.run', { runId: run.id });
+  const north = tagged.slices.find((s) => s.key === 'site' && s.value === 'north');
+  assert.ok(north, `the site=north slice is measured (${half.length} of ${test.length} tagged; slices: ${JSON.stringify(tagged.slices)})`);
+  assert.equal(north.count, half.length);
+  assert.equal(north.restCount, test.length - half.length, 'the rest are the untagged test images');
+
+  const source = db.prepare('SELECT * FROM images WHERE id = ?').get(test[0]!.imageId) as { path: string; width: number; height: number; format: string; bytes: number };
+  const copy = Number(
+    db
+      .prepare(`INSERT INTO images (path, sha256, width, height, format, bytes, added_at, derived_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+      .run(source.path, 'e'.repeat(64), source.width, source.height, source.format, source.bytes, Date.now(), test[0]!.imageId).lastInsertRowid,
+  );
+  db.prepare(`INSERT INTO labels (image_id, class_id, source, updated_at) SELECT ?, class_id, 'human', 0 FROM labels WHERE image_id = ?`).run(copy, test[0]!.imageId);
+  db.prepare(`INSERT INTO splits (image_id, split, source, updated_at) VALUES (?, 'test', 'assigned', 0)`).run(copy);
+  assert.equal(splitImages(db, run.id, 'test').length, test.length, 'a copy in test is not evaluated');
+  assert.equal((await call('eval.run', { runId: run.id })).count, tagged.count);
+  db.prepare('DELETE FROM images WHERE id = ?').run(copy);
+});
