@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { EvaluationResult, GalleryFilter, ImportReport, JobInfo, Result } from '../../shared/contract/index.ts';
-import type { RunDetail } from '../../shared/contract/index.ts';
+import type { CrossValidationReport, RobustnessReport, RunDetail } from '../../shared/contract/index.ts';
 import { Core } from '../core/core.ts';
 import { jobEnded, unwrap } from '../core/core-calls.ts';
 import { benchCleaning, printCleaning } from './clean-bench.ts';
@@ -204,6 +204,17 @@ async function benchLearning(dir: string) {
     const evalStarted = performance.now();
     const evaluation = unwrap<EvaluationResult>(await core.dispatch('eval.run', { runId }));
     const evalSeconds = (performance.now() - evalStarted) / 1000;
+    // Robustness (15 corrupted views of every test image embedded, then FGSM) and 5-fold cross-validation of the same run.
+    const robustnessStarted = performance.now();
+    const robustnessJob = await jobEnded(core, unwrap<{ jobId: string }>(await core.dispatch('robustness.start', { runId })).jobId);
+    if (robustnessJob.status !== 'done') throw new Error(`Robustness ${robustnessJob.status}: ${robustnessJob.error}`);
+    const robustnessSeconds = (performance.now() - robustnessStarted) / 1000;
+    const robustness = unwrap<RobustnessReport>(await core.dispatch('robustness.get', { runId }));
+    const crossvalStarted = performance.now();
+    const crossvalJob = await jobEnded(core, unwrap<{ jobId: string }>(await core.dispatch('crossval.start', { runId, folds: 5 })).jobId);
+    if (crossvalJob.status !== 'done') throw new Error(`Cross-validation ${crossvalJob.status}: ${crossvalJob.error}`);
+    const crossvalSeconds = (performance.now() - crossvalStarted) / 1000;
+    const crossval = unwrap<CrossValidationReport>(await core.dispatch('crossval.get', { runId }));
     return {
       images: imported.report.imported,
       importSeconds: imported.seconds,
@@ -230,6 +241,15 @@ async function benchLearning(dir: string) {
         eceAfterTemperature: evaluation.temperature?.after.ece ?? null,
         temperature: evaluation.temperature?.value ?? null,
       },
+      robustness: {
+        seconds: robustnessSeconds,
+        images: robustness.count,
+        clean: robustness.cleanAccuracy,
+        corruptions: Object.fromEntries(robustness.corruptions.map((c) => [c.corruption, c.accuracy])),
+        fgsm: robustness.fgsm,
+        fgsmNote: robustness.fgsmNote,
+      },
+      crossval: { seconds: crossvalSeconds, folds: crossval.folds, images: crossval.images, mean: crossval.mean, std: crossval.std },
     };
   } finally {
     await core.close();
@@ -256,6 +276,17 @@ try {
       `  evaluation of the run on ${ev.images} test images (all metrics, 1,000 bootstrap resamples, curves, calibration): ${ev.seconds.toFixed(2)} s (target < 5 s); ` +
         `accuracy ${ev.accuracy.value.toFixed(3)} [${ev.accuracy.low.toFixed(3)}, ${ev.accuracy.high.toFixed(3)}], macro-F1 ${ev.macroF1.value.toFixed(3)} [${ev.macroF1.low.toFixed(3)}, ${ev.macroF1.high.toFixed(3)}], ` +
         `ECE ${ev.ece.toFixed(3)}${ev.eceAfterTemperature !== null ? ` → ${ev.eceAfterTemperature.toFixed(3)} at T = ${ev.temperature!.toFixed(2)}` : ''}`,
+    );
+    const rb = l.robustness;
+    console.log(
+      `  robustness on ${rb.images} test images: ${rb.seconds.toFixed(1)} s; clean ${rb.clean.toFixed(3)}; ` +
+        Object.entries(rb.corruptions).map(([name, a]) => `${name} ${a.map((v) => v.toFixed(2)).join('/')}`).join(', ') +
+        `; FGSM ${rb.fgsm ? rb.fgsm.map((f) => `ε ${f.epsilon}: ${f.accuracy.toFixed(2)}`).join(', ') : `not run (${rb.fgsmNote})`}`,
+    );
+    const cv = l.crossval;
+    console.log(
+      `  ${cv.folds}-fold cross-validation on ${cv.images} train + val images: ${cv.seconds.toFixed(1)} s; accuracy ${cv.mean.accuracy.toFixed(3)} ± ${cv.std.accuracy.toFixed(3)}, ` +
+        `macro-F1 ${cv.mean.macroF1.toFixed(3)} ± ${cv.std.macroF1.toFixed(3)}, balanced accuracy ${cv.mean.balancedAccuracy.toFixed(3)} ± ${cv.std.balancedAccuracy.toFixed(3)}`,
     );
   }
   if (only === 'all' || only === 'cleaning') {

@@ -17,7 +17,7 @@ import { mlHandlers } from './ml/ml-handlers.ts';
 import { cleanHandlers } from './clean/clean-handlers.ts';
 import { augmentHandlers } from './augment/augment-handlers.ts';
 import { exportRun } from './ml/export.ts';
-import { evaluateRun } from './eval/evaluate.ts';
+import { evalHandlers } from './eval/eval-handlers.ts';
 import { resolveMedia, type MediaFile, type MediaKind } from './media/media-files.ts';
 
 /** The studio's behaviour, host-agnostic: hosts call `dispatch` and forward `events`. */
@@ -38,8 +38,8 @@ export class Core implements CoreContext {
       ...mlHandlers(this),
       ...cleanHandlers(this),
       ...augmentHandlers(this),
+      ...evalHandlers(this),
       'export.run': ({ runId, dir }) => exportRun(this, runId, dir, options.host.appVersion),
-      'eval.run': ({ runId, split }) => evaluateRun(this, runId, split ?? 'test'),
     };
   }
 

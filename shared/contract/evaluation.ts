@@ -102,9 +102,110 @@ export interface EvaluationResult {
    * when the run has no validation images, or when validation itself is evaluated.
    */
   temperature: { value: number; after: CalibrationReport } | null;
+  /**
+   * Accuracy against the abstention threshold, on confidences as the run predicts them: after
+   * the temperature stored with the run (`coverageTemperature`), so a threshold read off this
+   * curve means the same in predict and export.
+   */
   coverage: CoveragePoint[];
+  coverageTemperature: number;
   slices: SliceMetrics[];
+  /** Every evaluated image: its class, the prediction and its confidence (class indices into `classes`). */
+  images: EvaluatedImage[];
+  /** Class pairs most often confused (either way), most first; pairs never confused are left out. */
+  confusedPairs: { a: string; b: string; aAsB: number; bAsA: number }[];
   seconds: number;
+}
+
+export interface EvaluatedImage {
+  imageId: number | null;
+  /** The file (a folder evaluation has no project images). */
+  path: string;
+  trueIndex: number;
+  predictedIndex: number;
+  /** Probability of the predicted class. */
+  confidence: number;
+  /** Probability the model gave the true class. */
+  trueProbability: number;
+}
+
+// ---------- explanations ----------
+
+export const EXPLAIN_METHODS = ['gradcam', 'occlusion'] as const;
+export type ExplainMethod = (typeof EXPLAIN_METHODS)[number];
+
+/** Why the model decided what it did for one image. */
+export interface Explanation {
+  runId: number;
+  imageId: number;
+  method: ExplainMethod;
+  /** The class explained (default: the predicted one). */
+  className: string;
+  /** Every class with its probability, most likely first. */
+  top: { className: string; probability: number }[];
+  /**
+   * The heatmap as a grid of `size × size` values in [0, 1] (row-major, over the model's
+   * 224 px centre square), and as a ready-to-overlay transparent PNG data URL.
+   */
+  grid: { size: number; values: number[] };
+  overlay: string;
+  /** The model's input (the centre square) as a JPEG data URL, for the overlay to sit on. */
+  input: string;
+  /** Whether it came from the cache. */
+  cached: boolean;
+  ms: number;
+}
+
+/** Training images closest to an image in the backbone's embedding space (cosine similarity). */
+export interface NeighbourImage {
+  imageId: number;
+  path: string;
+  className: string | null;
+  similarity: number;
+}
+
+// ---------- robustness and cross-validation ----------
+
+export const CORRUPTIONS = ['noise', 'blur', 'brightness', 'contrast', 'jpeg'] as const;
+export type Corruption = (typeof CORRUPTIONS)[number];
+
+/** Accuracy on the test images under common corruptions at three severities, stored with the run. */
+export interface RobustnessReport {
+  runId: number;
+  count: number;
+  cleanAccuracy: number;
+  /** Per corruption, accuracy at severity 1, 2, 3 (mild, medium, strong). */
+  corruptions: { corruption: Corruption; accuracy: [number, number, number]; strength: [number, number, number] }[];
+  /** FGSM (fast gradient sign) accuracy at small ε (in 0–255 pixel units); null where gradients are not available. */
+  fgsm: { epsilon: number; accuracy: number }[] | null;
+  /** Why FGSM was not run, in words, when it was not. */
+  fgsmNote: string | null;
+  /** How the corruptions were made and what to read into the numbers, in words. */
+  notes?: string[];
+  createdAt: number;
+  seconds: number;
+}
+
+/** k-fold cross-validation on train + val with a run's config, stored with the run. */
+export interface CrossValidationReport {
+  runId: number;
+  folds: number;
+  images: number;
+  perFold: { accuracy: number; macroF1: number; balancedAccuracy: number; count: number }[];
+  mean: { accuracy: number; macroF1: number; balancedAccuracy: number };
+  std: { accuracy: number; macroF1: number; balancedAccuracy: number };
+  /** What the folds leave out of the run's training (augmented views, resampling, fine-tuning), in words. */
+  notes?: string[];
+  createdAt: number;
+  seconds: number;
+}
+
+/** What a run uses when it predicts and exports: temperature and abstention threshold. */
+export interface RunCalibration {
+  /** Divides the logits before the softmax; 1 = as trained. */
+  temperature: number;
+  /** Below this top probability the run abstains ("not sure"); 0 = never. */
+  threshold: number;
 }
 
 export type { ClassMetrics };

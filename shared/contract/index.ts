@@ -29,7 +29,15 @@ import {
 
 import { augmentPolicySchema, augmentSettingsSchema, type AugmentPreview } from './augment.ts';
 import { balanceConfigSchema, type BalancePreview } from './balance.ts';
-import type { EvaluationResult } from './evaluation.ts';
+import {
+  EXPLAIN_METHODS,
+  type CrossValidationReport,
+  type EvaluationResult,
+  type Explanation,
+  type NeighbourImage,
+  type RobustnessReport,
+  type RunCalibration,
+} from './evaluation.ts';
 
 export * from './training.ts';
 export * from './cleaning.ts';
@@ -188,7 +196,7 @@ export interface HistoryState {
   redoLabel: string | null;
 }
 
-export type JobKind = 'import' | 'embed' | 'train' | 'predict' | 'download' | 'clean' | 'augment';
+export type JobKind = 'import' | 'embed' | 'train' | 'predict' | 'download' | 'clean' | 'augment' | 'robustness' | 'crossval';
 export type JobStatus = 'running' | 'done' | 'failed' | 'cancelled';
 
 export interface JobInfo {
@@ -472,7 +480,35 @@ export const methods = {
    * metrics with bootstrap intervals, per-class metrics and curves, the confusion matrix,
    * calibration before and after temperature scaling, abstention coverage, per-tag slices.
    */
-  'eval.run': result<EvaluationResult>()(z.object({ runId: id, split: z.enum(['test', 'val']).optional() }).strict()),
+  'eval.run': result<EvaluationResult>()(
+    z.object({ runId: id, split: z.enum(['test', 'val']).optional(), /** A folder of class sub-folders instead of a split. */ dir: path.optional() }).strict(),
+  ),
+  /** Why the run decided what it did for one image: a Grad-CAM or occlusion heatmap (computed in a worker, cached). */
+  'explain.image': result<Explanation>()(
+    z.object({ runId: id, imageId: id, method: z.enum(EXPLAIN_METHODS).optional(), className: z.string().min(1).max(200).optional() }).strict(),
+  ),
+  /** The training images most like this one in the run's embedding space, with their labels. */
+  'eval.neighbours': result<NeighbourImage[]>()(z.object({ runId: id, imageId: id, count: z.number().int().min(1).max(50).optional() }).strict()),
+  /** Accuracy under common corruptions (and FGSM where gradients exist), as a job; the report is stored with the run. */
+  'robustness.start': result<{ jobId: string }>()(z.object({ runId: id }).strict()),
+  'robustness.get': result<RobustnessReport | null>()(z.object({ runId: id }).strict()),
+  /** k-fold cross-validation on train + val with the run's config, as a job; stored with the run. */
+  'crossval.start': result<{ jobId: string }>()(z.object({ runId: id, folds: z.number().int().min(2).max(20).optional() }).strict()),
+  'crossval.get': result<CrossValidationReport | null>()(z.object({ runId: id }).strict()),
+  /** Sets the temperature and the abstention threshold a run predicts and exports with. */
+  'runs.setCalibration': result<RunCalibration>()(
+    z.object({ runId: id, temperature: z.number().positive().max(100).optional(), threshold: z.number().min(0).max(1).optional() }).strict(),
+  ),
+  /**
+   * Writes the run's model card: one self-contained, printable HTML file, named after the run
+   * in `dir`, or exactly `file` (an .html path).
+   */
+  'report.write': result<{ path: string; bytes: number }>()(
+    z
+      .object({ runId: id, dir: path.optional(), file: path.regex(/\.html?$/i, { error: 'The model card is an HTML file: its name must end in .html.' }).optional() })
+      .strict()
+      .refine((p) => (p.dir === undefined) !== (p.file === undefined), { error: 'Give a folder (dir) or a file (file) for the model card, not both.' }),
+  ),
   /** What a run with these rebalancing and augmentation settings would train on, per class, before it trains. */
   'balance.preview': result<BalancePreview>()(
     z

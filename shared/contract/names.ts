@@ -63,6 +63,14 @@ export const METHOD_NAMES = [
   'augment.removeDerived',
   'balance.preview',
   'eval.run',
+  'explain.image',
+  'eval.neighbours',
+  'robustness.start',
+  'robustness.get',
+  'crossval.start',
+  'crossval.get',
+  'runs.setCalibration',
+  'report.write',
   'health.report',
 ] as const satisfies readonly MethodName[];
 

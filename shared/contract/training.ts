@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { augmentSettingsSchema, NO_AUGMENT } from './augment.ts';
 import { balanceConfigSchema, type RunPlan } from './balance.ts';
+import type { RunCalibration } from './evaluation.ts';
 
 // ---------- backbones and runtime ----------
 
@@ -156,6 +157,8 @@ export interface RunSummary {
   splitCounts: Record<string, { train: number; val: number; test: number }>;
   /** Rebalancing and augmentation as the run applied them; null for runs from before they existed. */
   plan: RunPlan | null;
+  /** Temperature and abstention threshold used by predict and export (1 and 0 until set). */
+  calibration: RunCalibration;
   /** True when the dataset (labels, splits, images) changed since this run. */
   stale: boolean;
   bestEpoch: { phase: RunPhase; epoch: number } | null;
@@ -202,7 +205,8 @@ export interface PredictFolderResult {
   /** The TensorFlow.js backend that ran, and on how many worker threads. */
   backend: string | null;
   workers: number;
-  rows: { path: string; className: string | null; confidence: number | null; error: string | null }[];
+  /** className is null when the file could not be read (error) or the run abstained (confidence below its threshold). */
+  rows: { path: string; className: string | null; confidence: number | null; error: string | null; abstained: boolean }[];
 }
 
 export interface SplitAssignmentResult {

@@ -112,3 +112,87 @@ test('validation can be evaluated; tags become slices; derived copies are never 
   assert.equal((await call('eval.run', { runId: run.id })).count, tagged.count);
   db.prepare('DELETE FROM images WHERE id = ?').run(copy);
 });
+
+test('a folder of class sub-folders can be evaluated; other folders and unreadable files are left out', { skip }, async () => {
+  const folder = nodePath.join(dir, 'holdout');
+  for (const c of CLASSES) {
+    fs.mkdirSync(nodePath.join(folder, c), { recursive: true });
+    for (const f of fs.readdirSync(nodePath.join(TRASHNET, c)).filter((f) => f.endsWith('.jpg')).sort().slice(40, 43)) {
+      fs.copyFileSync(nodePath.join(TRASHNET, c, f), nodePath.join(folder, c, f));
+    }
+  }
+  fs.mkdirSync(nodePath.join(folder, 'unknown'));
+  fs.copyFileSync(nodePath.join(folder, 'glass', fs.readdirSync(nodePath.join(folder, 'glass'))[0]!), nodePath.join(folder, 'unknown', 'x.jpg'));
+  fs.writeFileSync(nodePath.join(folder, 'metal', 'broken.jpg'), 'not an image');
+  const e = await call('eval.run', { runId: run.id, dir: folder });
+  assert.equal(e.source, 'folder');
+  assert.equal(e.count, CLASSES.length * 3, 'three readable images per class; the broken file and the unknown folder are left out');
+  assert.ok(e.images.every((i) => i.imageId === null && i.path.startsWith(folder)), 'rows name the files, not project images');
+  assert.deepEqual(e.slices, [], 'a folder has no tags');
+  assert.equal(e.confusion.flat().reduce((a, b) => a + b, 0), e.count);
+  const none = nodePath.join(dir, 'empty-folder');
+  fs.mkdirSync(nodePath.join(none, 'birds'), { recursive: true });
+  fs.copyFileSync(nodePath.join(folder, 'glass', fs.readdirSync(nodePath.join(folder, 'glass'))[0]!), nodePath.join(none, 'birds', 'b.jpg'));
+  await assert.rejects(call('eval.run', { runId: run.id, dir: none }), /has no images in folders named after this run's classes \(cardboard, glass, metal, paper\); it has birds\//);
+});
+
+test('per-image rows and the most-confused pairs agree with the confusion matrix', { skip }, async () => {
+  const e = await call('eval.run', { runId: run.id });
+  assert.equal(e.images.length, e.count);
+  const k = e.classes.length;
+  const fromRows = Array.from({ length: k }, () => new Array<number>(k).fill(0));
+  for (const r of e.images) {
+    fromRows[r.trueIndex]![r.predictedIndex]!++;
+    assert.ok(r.confidence >= r.trueProbability - 1e-9, `image ${r.imageId}: the predicted class is the most probable`);
+  }
+  assert.deepEqual(fromRows, e.confusion, 'rows rebuild the confusion matrix');
+  for (const p of e.confusedPairs) {
+    const a = e.classes.indexOf(p.a);
+    const b = e.classes.indexOf(p.b);
+    assert.deepEqual([p.aAsB, p.bAsA], [e.confusion[a]![b], e.confusion[b]![a]], `${p.a} ↔ ${p.b}`);
+  }
+  const totals = e.confusedPairs.map((p) => p.aAsB + p.bAsA);
+  assert.deepEqual(totals, [...totals].sort((x, y) => y - x), 'most confused first');
+});
+
+test('a run predicts and exports with the temperature and threshold set on it', { skip }, async () => {
+  const folder = nodePath.join(dir, 'holdout');
+  const plain = await call('predict.folder', { runId: run.id, dir: folder });
+  assert.ok(plain.rows.every((r) => !r.abstained || r.error), 'threshold 0: the run always answers');
+  const set = await call('runs.setCalibration', { runId: run.id, temperature: 3, threshold: 0.9 });
+  assert.deepEqual(set, { temperature: 3, threshold: 0.9 });
+  assert.deepEqual((await call('runs.get', { runId: run.id })).calibration, set, 'stored with the run');
+  const calibrated = await call('predict.folder', { runId: run.id, dir: folder });
+  plain.rows.forEach((r, i) => {
+    const c = calibrated.rows[i]!;
+    if (r.error) return;
+    assert.ok(c.confidence! < r.confidence! + 1e-6, `${r.path}: a temperature above 1 softens the confidence (${r.confidence} → ${c.confidence})`);
+    assert.equal(c.abstained, c.confidence! < 0.9, `${r.path}: abstains exactly below the threshold`);
+    if (c.abstained) assert.equal(c.className, null, 'an abstention names no class');
+  });
+  assert.ok(calibrated.rows.some((r) => r.abstained), 'at T = 3 some images fall below 0.9');
+  const out = nodePath.join(dir, 'exported');
+  await call('export.run', { runId: run.id, dir: out });
+  const metadata = JSON.parse(fs.readFileSync(nodePath.join(out, 'metadata.json'), 'utf8')) as { calibration: { temperature: number; threshold: number } };
+  assert.equal(metadata.calibration.temperature, 3);
+  assert.equal(metadata.calibration.threshold, 0.9);
+  await call('runs.setCalibration', { runId: run.id, temperature: 1, threshold: 0 });
+});
+
+test('the model card is one self-contained HTML file with the metrics, their intervals and the limitations', { skip }, async () => {
+  const e = await call('eval.run', { runId: run.id });
+  const written = await call('report.write', { runId: run.id, dir: nodePath.join(dir, 'cards') });
+  assert.ok(written.path.endsWith('Run 1 model card.html'), written.path);
+  const html = fs.readFileSync(written.path, 'utf8');
+  assert.equal(Buffer.byteLength(html), written.bytes);
+  assert.match(html, /^<!doctype html>/);
+  assert.ok(!/<script|<link|src="http|href="http/i.test(html), 'no scripts, stylesheets or remote references');
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  assert.ok(html.includes(`<b>${pct(e.headline.accuracy.value)}</b> <span class="muted">(${pct(e.headline.accuracy.low)}–${pct(e.headline.accuracy.high)})</span>`), 'accuracy with its interval');
+  for (const c of CLASSES) assert.ok(html.includes(`<td>${c}</td>`), `${c} is in the tables`);
+  assert.match(html, /What it should not be trusted with/);
+  assert.match(html, new RegExp(`Only ${e.count} test images: the accuracy could plausibly be anywhere from`), 'a small test set is called out');
+  const exact = nodePath.join(dir, 'cards', 'mine.html');
+  assert.equal((await call('report.write', { runId: run.id, file: exact })).path, exact);
+  await assert.rejects(call('report.write', { runId: run.id, dir: nodePath.join(dir, 'cards'), file: exact }), /Give a folder \(dir\) or a file \(file\)/);
+});

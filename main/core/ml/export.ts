@@ -51,6 +51,13 @@ function exportMetadata(run: RunSummary, appVersion: string) {
       scaling: 'inside the model (a Rescaling layer)',
     },
     output: { kind: 'probabilities', labels: 'labels.json' },
+    calibration: {
+      temperature: run.calibration.temperature,
+      threshold: run.calibration.threshold,
+      howToApply:
+        'Seedbed divides the logits by the temperature before the softmax: with the probabilities p this model gives, use p_i^(1/T) / Σ_j p_j^(1/T). ' +
+        'Then, when the largest probability is below the threshold, answer "not sure" instead of a class (threshold 0: always answer).',
+    },
     labels: run.classes,
     backbone: run.backbone,
     fineTuned: run.fineTuned,

@@ -19,8 +19,16 @@ import { featureKey, modelDirFor } from './models.ts';
 import { getRunRow, runClasses, runDir } from './runs.ts';
 import type { PredictOutcome } from './train-protocol.ts';
 import { runInTrainWorker } from './train-runner.ts';
+import { applyTemperature } from '../eval/calibration.ts';
+import { runCalibration } from '../eval/run-calibration.ts';
 import { embedPool } from './training.ts';
 import { backendLabel, noteRuntime } from './runtime-info.ts';
+
+/** The run's temperature applied to predicted probabilities, in place (T = 1 leaves them as they are). */
+function calibrate(outcome: PredictOutcome, temperature: number): void {
+  if (temperature === 1 || !outcome.probabilities.length) return;
+  outcome.probabilities.set(applyTemperature(outcome.probabilities, outcome.numClasses, temperature));
+}
 
 /** The most probable class of one row of probabilities. */
 function argmax(probs: Float32Array): number {
@@ -103,6 +111,7 @@ export function startPredict(ctx: CoreContext, runId: number, scope: 'unlabeled'
       });
       const at = Date.now();
       const k = outcome.numClasses;
+      calibrate(outcome, runCalibration(db, runId).temperature);
       const insert = db.prepare(
         `INSERT OR REPLACE INTO predictions (run_id, image_id, class_index, confidence, probabilities, created_at)
          VALUES (@runId, @imageId, @classIndex, @confidence, @probabilities, @at)`,
@@ -207,16 +216,19 @@ export async function predictFolder(ctx: CoreContext, runId: number, dir: string
   });
   noteRuntime(outcome.backend, 1);
   const k = outcome.numClasses;
+  const { temperature, threshold } = runCalibration(store.db, runId);
+  calibrate(outcome, temperature);
   return {
     runId,
     classes,
     backend: backendLabel(outcome.backend),
     workers: 1,
     rows: files.map((path, i) => {
-      if (outcome.errors[i]) return { path, className: null, confidence: null, error: outcome.errors[i]! };
+      if (outcome.errors[i]) return { path, className: null, confidence: null, error: outcome.errors[i]!, abstained: false };
       const probs = outcome.probabilities.subarray(i * k, (i + 1) * k);
       const best = argmax(probs);
-      return { path, className: classes[best] ?? null, confidence: probs[best]!, error: null };
+      const abstained = probs[best]! < threshold;
+      return { path, className: abstained ? null : (classes[best] ?? null), confidence: probs[best]!, error: null, abstained };
     }),
   };
 }

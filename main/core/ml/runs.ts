@@ -12,6 +12,7 @@ import {
   type RunStatus,
   type RunSummary,
   type SplitMetrics,
+  type RunCalibration,
   type RunPlan,
   type TrainConfig,
 } from '../../../shared/contract/index.ts';
@@ -41,6 +42,7 @@ interface RunRow {
   finished_at: number | null;
   predictions: number;
   plan: string | null;
+  calibration: string | null;
 }
 
 /** A stored config with today's fields: runs from before rebalancing weighed classes as classWeights said. */
@@ -185,6 +187,7 @@ function toSummary(row: RunRow, currentFingerprint: string): RunSummary {
     createdAt: row.created_at,
     finishedAt: row.finished_at,
     plan: row.plan ? (JSON.parse(row.plan) as RunPlan) : null,
+    calibration: row.calibration ? (JSON.parse(row.calibration) as RunCalibration) : { temperature: 1, threshold: 0 },
   };
 }
 

@@ -4,6 +4,12 @@ import type { AnalyseOutcome, AnalyseRequest } from '../clean/analyse.ts';
 
 export type { AnalyseOutcome, AnalyseRequest };
 
+/** Grad-CAM or occlusion for one image: see eval/explain-compute.ts. */
+import type { ExplainOutcome, ExplainRequest } from '../eval/explain-compute.ts';
+export type { ExplainOutcome, ExplainRequest };
+import type { CrossValidationOutcome, CrossValidationRequest, FgsmOutcome, FgsmRequest } from '../eval/eval-worker.ts';
+export type { CrossValidationOutcome, CrossValidationRequest, FgsmOutcome, FgsmRequest };
+
 /** Row-major examples: n rows of `dims` floats, with their class index. */
 export interface ExampleSet {
   x: Float32Array<ArrayBuffer>;
@@ -44,7 +50,7 @@ export interface PredictRequest {
 }
 
 /** Cleaning analysis (near-duplicates, outliers, label issues): see clean/analyse.ts. */
-export type WorkerRequest = TrainRequest | PredictRequest | AnalyseRequest;
+export type WorkerRequest = TrainRequest | PredictRequest | AnalyseRequest | FgsmRequest | CrossValidationRequest | ExplainRequest;
 
 export interface TrainOutcome {
   epochs: EpochMetrics[];
@@ -71,5 +77,5 @@ export interface PredictOutcome {
 export type WorkerMessage =
   | { type: 'epoch'; epoch: EpochMetrics; plannedEpochs: number; bestEpoch: { phase: 'head' | 'finetune'; epoch: number } | null }
   | { type: 'progress'; stage: string; done: number; total: number }
-  | { type: 'done'; outcome: TrainOutcome | PredictOutcome | (AnalyseOutcome & { backend: string }) }
+  | { type: 'done'; outcome: TrainOutcome | PredictOutcome | (AnalyseOutcome & { backend: string }) | FgsmOutcome | CrossValidationOutcome | ExplainOutcome }
   | { type: 'error'; message: string };

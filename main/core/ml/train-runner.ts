@@ -52,3 +52,68 @@ export function runInTrainWorker<T>(
     worker.postMessage(request, [...new Set(transfer)]);
   });
 }
+
+/**
+ * One training worker kept warm between short requests (explanations), so that each answers
+ * without a thread and TensorFlow.js starting first. Requests run one at a time; the thread
+ * exits after `idleMs` without work, and at once on close().
+ */
+export class WarmTrainWorker {
+  #worker: Worker | null = null;
+  #queue: Promise<unknown> = Promise.resolve();
+  #idle: NodeJS.Timeout | null = null;
+
+  constructor(private readonly idleMs = 60_000) {}
+
+  run<T>(request: WorkerRequest): Promise<T> {
+    const next = this.#queue.then(() => this.#run<T>(request));
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  #run<T>(request: WorkerRequest): Promise<T> {
+    if (this.#idle) clearTimeout(this.#idle);
+    const worker = (this.#worker ??= new Worker(workerSource(workerEntryUrl(import.meta.url, 'train.worker')), { name: 'seedbed-train-warm' }));
+    return new Promise<T>((resolve, reject) => {
+      const done = (): void => {
+        worker.off('message', onMessage);
+        worker.off('error', onError);
+        worker.off('exit', onExit);
+        this.#idle = setTimeout(() => void this.close(), this.idleMs);
+        this.#idle.unref();
+      };
+      const onMessage = (message: WorkerMessage): void => {
+        if (message.type === 'done') {
+          done();
+          resolve(message.outcome as T);
+        } else if (message.type === 'error') {
+          done();
+          reject(new Error(message.message));
+        }
+      };
+      const onError = (err: Error): void => {
+        done();
+        this.#worker = null;
+        void worker.terminate();
+        reject(err);
+      };
+      const onExit = (code: number): void => {
+        done();
+        this.#worker = null;
+        reject(new Error(`The training worker stopped unexpectedly (code ${code}).`));
+      };
+      worker.on('message', onMessage);
+      worker.on('error', onError);
+      worker.on('exit', onExit);
+      worker.postMessage(request);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#idle) clearTimeout(this.#idle);
+    this.#idle = null;
+    const worker = this.#worker;
+    this.#worker = null;
+    if (worker) await worker.terminate();
+  }
+}

@@ -18,6 +18,8 @@ import { chooseBackend } from './runtime.ts';
 import { evaluate } from './train/metrics.ts';
 import { predictProbabilities, trainClassifier, type Examples } from './train/trainer.ts';
 import { analyse } from '../clean/analyse.ts';
+import { explainInWorker } from '../eval/explain-compute.ts';
+import { crossValidate, fgsmAccuracy, type CrossValidationOutcome, type CrossValidationRequest, type FgsmOutcome, type FgsmRequest } from '../eval/eval-worker.ts';
 import type { AnalyseOutcome, AnalyseRequest, ExampleSet, PredictOutcome, PredictRequest, TrainOutcome, TrainRequest, WorkerMessage, WorkerRequest } from './train-protocol.ts';
 
 sharp.concurrency(1);
@@ -244,8 +246,25 @@ async function analyseRequest(req: AnalyseRequest): Promise<AnalyseOutcome & { b
   return { ...outcome, backend: choice.detail };
 }
 
+/** Robustness (FGSM) and cross-validation: eval/eval-worker.ts. */
+async function evaluationRequest(req: FgsmRequest | CrossValidationRequest): Promise<FgsmOutcome | CrossValidationOutcome> {
+  const choice = await chooseBackend();
+  const progress = (stage: string) => (done: number, total: number) => post({ type: 'progress', stage, done, total });
+  if (req.type === 'fgsm') return { ...(await fgsmAccuracy(req, progress('Perturbing'))), backend: choice.detail };
+  return { ...(await crossValidate(req, progress('Training folds'))), backend: choice.detail };
+}
+
 port.on('message', (request: WorkerRequest) => {
-  const work: Promise<TrainOutcome | PredictOutcome | (AnalyseOutcome & { backend: string })> =
+  // Grad-CAM and occlusion (eval/explain-compute.ts): answered on their own, before the other kinds.
+  if (request.type === 'explain') {
+    explainInWorker(request).then(
+      (outcome) => post({ type: 'done', outcome }),
+      (err: unknown) => post({ type: 'error', message: err instanceof Error ? err.message : String(err) }),
+    );
+    return;
+  }
+  const work: Promise<TrainOutcome | PredictOutcome | (AnalyseOutcome & { backend: string }) | FgsmOutcome | CrossValidationOutcome> =
+    request.type === 'fgsm' || request.type === 'crossval' ? evaluationRequest(request) :
     request.type === 'train' ? train(request) : request.type === 'predict' ? predict(request) : analyseRequest(request);
   work.then(
     (outcome) => {

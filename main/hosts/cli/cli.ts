@@ -8,7 +8,7 @@ import { runInfo } from './info-command.ts';
 import { runClean } from './clean-command.ts';
 import { runExport, runPredict, runTrain } from './ml-commands.ts';
 import { runServe } from './serve-command.ts';
-import { runEvaluate } from './eval-command.ts';
+import { runEvaluate, runReport } from './eval-command.ts';
 import { CliFailure, writeFully } from './session.ts';
 
 export const EXIT_OK = 0;
@@ -22,6 +22,7 @@ const RUNNERS: Record<string, (args: ParsedArgs) => Promise<number>> = {
   train: runTrain,
   predict: runPredict,
   evaluate: runEvaluate,
+  report: runReport,
   export: runExport,
   serve: runServe,
 };

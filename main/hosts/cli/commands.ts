@@ -135,6 +135,7 @@ export const evaluateCommand: CommandSpec = {
     projectOption,
     { name: 'run', value: 'ID', help: 'Which run (its number, as `seedbed train` prints it). Default: the latest finished run.' },
     { name: 'split', value: 'test|val', choices: ['test', 'val'], help: 'Evaluate on the test images (the default: never used in training) or the validation images.' },
+    { name: 'dir', value: 'FOLDER', help: 'Evaluate on a folder of new labelled images instead: one sub-folder per class, named like the run\'s classes. Nothing is imported.' },
     { name: 'json', help: 'Print one JSON object instead of sentences (for scripts).' },
   ],
   description: [
@@ -145,6 +146,20 @@ export const evaluateCommand: CommandSpec = {
     { command: 'seedbed evaluate --project birds.seedbed', explains: 'Evaluates the latest run on its test images.' },
     { command: 'seedbed evaluate --project birds.seedbed --run 2 --json', explains: 'Prints JSON with "ece" and "auc" per class.' },
   ],
+};
+
+export const reportCommand: CommandSpec = {
+  name: 'report',
+  summary: 'Write a run\'s model card: one HTML file saying what the model is, how good, and what not to trust it with.',
+  options: [
+    projectOption,
+    { name: 'run', value: 'ID', help: 'Which run (its number). Default: the latest finished run.' },
+    { name: 'out', value: 'FILE.html', help: 'The file to write.', required: true },
+  ],
+  description: [
+    'The card holds the data (classes, splits, what the dataset check found and what was fixed), how the run was trained (settings, rebalancing, augmentation, curves), its test metrics with 95% intervals, the confusion matrix, calibration, groups of tagged images, robustness and cross-validation when they were run, and its limitations in sentences. It needs nothing else to open, and prints well.',
+  ],
+  examples: [{ command: 'seedbed report --project birds.seedbed --run 2 --out birds-model-card.html', explains: 'Writes the model card of run 2.' }],
 };
 
 export const exportCommand: CommandSpec = {
@@ -187,4 +202,4 @@ export const cleanCommand: CommandSpec = {
   ],
 };
 
-export const COMMANDS: CommandSpec[] = [importCommand, infoCommand, cleanCommand, trainCommand, predictCommand, evaluateCommand, exportCommand, serveCommand];
+export const COMMANDS: CommandSpec[] = [importCommand, infoCommand, cleanCommand, trainCommand, predictCommand, evaluateCommand, reportCommand, exportCommand, serveCommand];

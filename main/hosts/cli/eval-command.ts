@@ -1,4 +1,5 @@
 /** `seedbed evaluate`: how good a run is, with error bars, per-class curves, calibration and slices. */
+import nodePath from 'node:path';
 import type { EvaluationResult, MetricInterval } from '../../../shared/contract/index.ts';
 import { UsageError, type ParsedArgs } from './args.ts';
 import { latestRun, percent } from './ml-commands.ts';
@@ -7,7 +8,7 @@ import { call, count, createCore, openProject, plural, writeFully } from './sess
 /** What `seedbed evaluate --json` prints. */
 export interface EvaluateSummary {
   runId: number;
-  split: 'test' | 'val';
+  split: 'test' | 'val' | 'folder';
   count: number;
   accuracy: MetricInterval;
   balancedAccuracy: MetricInterval;
@@ -26,7 +27,7 @@ export interface EvaluateSummary {
 export function evaluateSummary(e: EvaluationResult): EvaluateSummary {
   return {
     runId: e.runId,
-    split: e.source === 'val' ? 'val' : 'test',
+    split: e.source,
     count: e.count,
     ...e.headline,
     ece: e.calibration.ece,
@@ -46,7 +47,7 @@ const interval = (m: MetricInterval) => `${percent(m.value)} (95% interval ${per
 const decimal = (x: number | null) => (x === null ? '–' : x.toFixed(3));
 
 function describe(e: EvaluationResult, s: EvaluateSummary): string {
-  const where = s.split === 'test' ? 'test images (never used in training)' : 'validation images';
+  const where = s.split === 'test' ? 'test images (never used in training)' : s.split === 'val' ? 'validation images' : 'images of the folder';
   const lines = [
     `Run ${s.runId} on ${count(s.count)} ${where}:`,
     `  accuracy           ${interval(s.accuracy)}`,
@@ -85,9 +86,25 @@ export async function runEvaluate(args: ParsedArgs): Promise<number> {
   try {
     await openProject(core, args.values.project!, false);
     const runId = await latestRun(core, args.values.run);
-    const result = await call(core, 'eval.run', { runId, split });
+    const dir = args.values.dir;
+    const result = await call(core, 'eval.run', dir !== undefined ? { runId, dir: nodePath.resolve(dir) } : { runId, split });
     const summary = evaluateSummary(result);
     await writeFully(process.stdout, json ? `${JSON.stringify(summary)}\n` : describe(result, summary));
+    return 0;
+  } finally {
+    await core.close();
+  }
+}
+
+export async function runReport(args: ParsedArgs): Promise<number> {
+  const out = args.values.out!;
+  if (!/\.html?$/i.test(out)) throw new UsageError(`--out must be an .html file, not "${out}".`, 'report');
+  const core = await createCore('cli');
+  try {
+    await openProject(core, args.values.project!, false);
+    const runId = await latestRun(core, args.values.run);
+    const written = await call(core, 'report.write', { runId, file: nodePath.resolve(out) });
+    await writeFully(process.stdout, `Model card of run ${runId} written to ${written.path} (${count(Math.round(written.bytes / 1024))} KB).\n`);
     return 0;
   } finally {
     await core.close();

@@ -249,10 +249,11 @@ export async function runPredict(args: ParsedArgs): Promise<number> {
         await writeFully(process.stdout, `${JSON.stringify(result)}\n`);
         return 0;
       }
-      const width = Math.max(5, ...result.rows.map((r) => (r.className ?? '').length));
+      const width = Math.max(8, ...result.rows.map((r) => (r.className ?? '').length));
       const lines = [`${plural(result.rows.length, 'image')} classified with run ${runId} (TensorFlow.js ${result.backend ?? '–'} on ${plural(result.workers, 'worker')}):`];
       for (const r of result.rows) {
-        lines.push(r.error ? `  ${'?'.padEnd(width)}         ${r.path}  (${r.error})` : `  ${r.className!.padEnd(width)}  ${percent(r.confidence!).padStart(6)}  ${r.path}`);
+        if (r.error) lines.push(`  ${'?'.padEnd(width)}         ${r.path}  (${r.error})`);
+        else lines.push(`  ${(r.abstained ? 'not sure' : r.className!).padEnd(width)}  ${percent(r.confidence!).padStart(6)}  ${r.path}`);
       }
       await writeFully(process.stdout, `${lines.join('\n')}\n`);
       return result.rows.some((r) => r.error) ? 1 : 0;

@@ -52,7 +52,7 @@ export const SHORTCUTS: ShortcutGroup[] = [
     items: [
       { keys: [`${modKey} + Z`], what: 'Undo' },
       { keys: [`${modKey} + Shift + Z`, `${modKey} + Y`], what: 'Redo' },
-      { keys: [`${modKey} + 1 … 4`], what: 'Show the Dataset, Train, Clean or Balance view' },
+      { keys: [`${modKey} + 1 … 5`], what: 'Show the Dataset, Train, Clean, Balance or Evaluate view' },
       { keys: [`${modKey} + I`], what: 'Import images' },
       { keys: [`${modKey} + F`, '/'], what: 'Search file names' },
       { keys: ['F2'], what: 'Rename the focused class' },

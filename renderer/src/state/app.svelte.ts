@@ -10,12 +10,13 @@ import { attempt, toasts } from './toasts.svelte.ts';
 import { CleanState } from './clean.svelte.ts';
 import { TrainState } from './train.svelte.ts';
 import { BalanceState } from './balance.svelte.ts';
+import { EvaluateState } from './evaluate.svelte.ts';
 
-/** The screens of an open project, in shortcut order (Ctrl+1 … Ctrl+4). */
-export const VIEWS = ['dataset', 'train', 'clean', 'balance'] as const;
+/** The screens of an open project, in shortcut order (Ctrl+1 … Ctrl+5). */
+export const VIEWS = ['dataset', 'train', 'clean', 'balance', 'evaluate'] as const;
 export type ViewName = (typeof VIEWS)[number];
-/** The tabs left to right: Balance sits beside Train, whose settings it feeds. */
-export const TAB_ORDER: readonly ViewName[] = ['dataset', 'train', 'balance', 'clean'];
+/** The tabs left to right: Balance sits beside Train, whose settings it feeds; Evaluate follows them, as its runs do. */
+export const TAB_ORDER: readonly ViewName[] = ['dataset', 'train', 'balance', 'evaluate', 'clean'];
 
 const NO_HISTORY: HistoryState = { canUndo: false, canRedo: false, undoLabel: null, redoLabel: null };
 
@@ -27,6 +28,7 @@ class AppState {
   train = $state.raw<TrainState | null>(null);
   clean = $state.raw<CleanState | null>(null);
   balance = $state.raw<BalanceState | null>(null);
+  evaluate = $state.raw<EvaluateState | null>(null);
   /** Which screen of the open project shows. */
   view = $state<ViewName>('dataset');
   recent = $state.raw<string[]>([]);
@@ -47,11 +49,13 @@ class AppState {
       this.train?.onDatasetChanged();
       this.clean?.scheduleRefresh();
       this.balance?.onDatasetChanged();
+      this.evaluate?.onDatasetChanged();
     });
     api.on('findings.changed', () => this.clean?.scheduleRefresh());
     api.on('run.epoch', (event) => this.train?.onEpoch(event));
     api.on('runs.changed', ({ runId }) => {
       void this.train?.onRunsChanged(runId);
+      this.evaluate?.onRunsChanged(runId);
       // A run's predictions show in the gallery.
       this.dataset?.scheduleRefresh();
     });
@@ -67,6 +71,7 @@ class AppState {
       this.train?.onJobDone(job);
       this.clean?.onJobDone(job);
       this.balance?.onJobDone(job);
+      this.evaluate?.onJobDone(job);
       this.dataset?.scheduleRefresh();
       if (job.kind !== 'import') void runtime.refresh();
     });
@@ -107,6 +112,7 @@ class AppState {
     this.train?.dispose();
     this.clean?.dispose();
     this.balance?.dispose();
+    this.evaluate?.dispose();
     this.view = 'dataset';
     this.history = NO_HISTORY;
     jobs.clear();
@@ -116,6 +122,7 @@ class AppState {
       this.train = null;
       this.clean = null;
       this.balance = null;
+      this.evaluate = null;
       void attempt(async () => (this.recent = await api.call('project.recent')));
       document.title = 'Seedbed';
       return;
@@ -136,6 +143,7 @@ class AppState {
     });
     this.clean = clean;
     this.balance = new BalanceState(info, train);
+    this.evaluate = new EvaluateState(info, train);
     void attempt(async () => {
       const [history] = await Promise.all([api.call('history.state'), jobs.load(), dataset.load(), train.load(), clean.load(), runtime.refresh()]);
       this.history = history;
@@ -181,7 +189,14 @@ class AppState {
     this.#setProject(null);
   }
 
-  /** Switches the open project's screen (tabs, Ctrl+1 … Ctrl+4). */
+  /** Opens the Evaluate view on one run (the Train view's Evaluate button). */
+  evaluateRun(runId: number): void {
+    if (!this.project || !this.evaluate) return;
+    this.evaluate.choose(runId);
+    this.view = 'evaluate';
+  }
+
+  /** Switches the open project's screen (tabs, Ctrl+1 … Ctrl+5). */
   showView(view: ViewName): void {
     if (this.project) this.view = view;
   }
