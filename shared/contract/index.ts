@@ -289,7 +289,7 @@ function result<R>() {
 const none = z.object({}).strict();
 const jobId = z.string().min(1).max(100);
 export const uploadBatchId = z.string().regex(/^[a-z0-9-]{8,64}$/, 'Upload batch ids are 8–64 lowercase letters, digits or dashes.');
-const pickPurpose = z.enum(['import-folder', 'import-files', 'import-csv', 'open-project', 'new-project', 'export-folder', 'models-folder', 'report-folder']);
+const pickPurpose = z.enum(['import-folder', 'import-files', 'import-csv', 'open-project', 'new-project', 'export-folder', 'models-folder', 'report-folder', 'card-folder', 'eval-folder']);
 export type PickPurpose = z.infer<typeof pickPurpose>;
 
 export const methods = {

@@ -1,7 +1,8 @@
 /**
  * Export: the run's whole classifier (backbone + head in one TF.js layers model, input scaling
  * inside, so it takes 224×224 RGB pixels 0–255), labels.json (class names in output order) and
- * metadata.json (what it is, how it was trained, how good it was). Loads anywhere TF.js runs.
+ * metadata.json (what it is, how it was trained, how good it was) and model-card.html (the
+ * same for a person, with the limitations). Loads anywhere TF.js runs.
  */
 import fs from 'node:fs';
 import nodePath from 'node:path';
@@ -10,8 +11,9 @@ import type { CoreContext } from '../context.ts';
 import { splitFingerprint } from '../data/splits.ts';
 import { CoreError } from '../errors.ts';
 import { runDir, runSummary } from './runs.ts';
+import { writeModelCard } from '../eval/model-card.ts';
 
-export function exportRun(ctx: CoreContext, runId: number, outDir: string, appVersion: string): ExportResult {
+export async function exportRun(ctx: CoreContext, runId: number, outDir: string, appVersion: string): Promise<ExportResult> {
   const store = ctx.requireStore();
   const run = runSummary(store.db, runId, splitFingerprint(store.db));
   if (run.status !== 'done') throw new CoreError('invalid_input', `${run.name} has no trained model (it is ${run.status}). Export a finished run.`);
@@ -30,6 +32,9 @@ export function exportRun(ctx: CoreContext, runId: number, outDir: string, appVe
   fs.writeFileSync(nodePath.join(target, 'labels.json'), JSON.stringify(run.classes, null, 2) + '\n');
   fs.writeFileSync(nodePath.join(target, 'metadata.json'), JSON.stringify(exportMetadata(run, appVersion), null, 2) + '\n');
   files.push('labels.json', 'metadata.json');
+  // The model card travels with the model: what it is, how good, what not to trust it with.
+  await writeModelCard(ctx, runId, { file: nodePath.join(target, 'model-card.html') });
+  files.push('model-card.html');
   return { dir: target, files: files.sort() };
 }
 

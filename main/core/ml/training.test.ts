@@ -191,7 +191,7 @@ test('an exported model reloads in a fresh process and gives the same prediction
   const run = (await call('runs.list', {})).find((r) => r.status === 'done')!;
   const out = nodePath.join(dir, 'export');
   const result = await call('export.run', { runId: run.id, dir: out });
-  assert.deepEqual(result.files, ['labels.json', 'metadata.json', 'model.json', 'weights.bin']);
+  assert.deepEqual(result.files, ['labels.json', 'metadata.json', 'model-card.html', 'model.json', 'weights.bin']);
   const labels = JSON.parse(fs.readFileSync(nodePath.join(out, 'labels.json'), 'utf8')) as string[];
   assert.deepEqual(labels, CLASSES);
   const meta = JSON.parse(fs.readFileSync(nodePath.join(out, 'metadata.json'), 'utf8')) as { backbone: string; input: { width: number } };

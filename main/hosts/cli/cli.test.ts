@@ -409,7 +409,7 @@ describe('seedbed train, predict and export', () => {
     const out = nodePath.join(own, 'model');
     const run = await seedbed(['export', '--project', project, '--run', '1', '--out', out]);
     assert.equal(run.code, 0, run.stderr);
-    assert.deepEqual(fs.readdirSync(out).sort(), ['labels.json', 'metadata.json', 'model.json', 'weights.bin']);
+    assert.deepEqual(fs.readdirSync(out).sort(), ['labels.json', 'metadata.json', 'model-card.html', 'model.json', 'weights.bin']);
     assert.deepEqual(JSON.parse(fs.readFileSync(nodePath.join(out, 'labels.json'), 'utf8')), ['glass', 'metal', 'paper']);
     const missing = await seedbed(['export', '--project', project, '--run', '99', '--out', out]);
     assert.equal(missing.code, 1);

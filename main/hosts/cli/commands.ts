@@ -171,7 +171,7 @@ export const exportCommand: CommandSpec = {
     { name: 'out', value: 'FOLDER', help: 'The folder to write into (made if needed).', required: true },
   ],
   description: [
-    'Writes model.json and weights.bin (one TensorFlow.js layers model: the pretrained network and your classifier together; it takes 224×224 RGB pixels 0–255 and gives one probability per class), labels.json (the class names, in the model\'s output order) and metadata.json (how it was trained and how well it did). The README shows how to load it in Node and in a web page.',
+    'Writes model.json and weights.bin (one TensorFlow.js layers model: the pretrained network and your classifier together; it takes 224×224 RGB pixels 0–255 and gives one probability per class), labels.json (the class names, in the model\'s output order) metadata.json (how it was trained and how well it did, with the temperature and threshold it predicts with) and model-card.html (the same for a person, with its limitations). The README shows how to load it in Node and in a web page.',
   ],
   examples: [{ command: 'seedbed export --project birds.seedbed --run 3 --out ./bird-model', explains: 'Writes run 3 into ./bird-model.' }],
 };

@@ -43,6 +43,16 @@ const OPEN_DIALOGS: Record<Exclude<PickPurpose, 'new-project'>, OpenDialogOption
     buttonLabel: 'Save here',
     properties: ['openDirectory', 'createDirectory'],
   },
+  'card-folder': {
+    title: 'Save the model card into a folder',
+    buttonLabel: 'Save here',
+    properties: ['openDirectory', 'createDirectory'],
+  },
+  'eval-folder': {
+    title: 'Evaluate on a folder of labelled images (one sub-folder per class)',
+    buttonLabel: 'Evaluate',
+    properties: ['openDirectory'],
+  },
   'models-folder': {
     title: 'Choose a folder of pretrained networks',
     buttonLabel: 'Use this folder',
@@ -64,7 +74,7 @@ export async function pickPaths(window: BrowserWindow | null, purpose: PickPurpo
     return result.canceled || !result.filePath ? null : [result.filePath];
   }
   const options = { ...OPEN_DIALOGS[purpose], defaultPath: app.getPath('pictures') };
-  if (purpose === 'open-project' || purpose === 'export-folder' || purpose === 'models-folder' || purpose === 'report-folder') options.defaultPath = app.getPath('documents');
+  if (purpose === 'open-project' || purpose === 'export-folder' || purpose === 'models-folder' || purpose === 'report-folder' || purpose === 'card-folder') options.defaultPath = app.getPath('documents');
   const result = window ? await dialog.showOpenDialog(window, options) : await dialog.showOpenDialog(options);
   return result.canceled || result.filePaths.length === 0 ? null : result.filePaths;
 }

@@ -51,6 +51,22 @@ export const PURPOSES: Record<ChooserPurpose, PurposeSpec> = {
     confirmLabel: 'Save here',
     hint: 'The report is one HTML file, named after the project and today\'s date; open it in any browser, or print it.',
   },
+  'card-folder': {
+    title: 'Save the model card into a folder',
+    multiple: false,
+    pick: 'new-folder',
+    native: 'card-folder',
+    confirmLabel: 'Save here',
+    hint: 'The model card is one HTML file named after the run; open it in any browser, or print it.',
+  },
+  'eval-folder': {
+    title: 'Evaluate on a folder of labelled images',
+    multiple: false,
+    pick: 'dir',
+    native: 'eval-folder',
+    confirmLabel: 'Evaluate',
+    hint: 'Choose a folder with one sub-folder per class, named like the run\'s classes. Nothing is imported.',
+  },
   'models-folder': {
     title: 'Choose the folder that holds backbone models',
     multiple: false,
@@ -63,6 +79,7 @@ export const PURPOSES: Record<ChooserPurpose, PurposeSpec> = {
 /** Remembered folders are shared by purposes that look in the same places. */
 function folderKey(purpose: ChooserPurpose): string {
   if (purpose === 'open-project' || purpose === 'new-project') return 'project';
+  if (purpose === 'card-folder') return 'report-folder';
   if (purpose === 'export-folder' || purpose === 'models-folder' || purpose === 'report-folder') return purpose;
   return 'import';
 }

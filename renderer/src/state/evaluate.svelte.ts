@@ -17,7 +17,8 @@ import { jobs } from './jobs.svelte.ts';
 import type { TrainState } from './train.svelte.ts';
 import { attempt, toasts } from './toasts.svelte.ts';
 
-export type EvalSource = 'test' | 'val';
+/** Test or validation images of the project, or a folder of labelled images on disk (`folder`). */
+export type EvalSource = 'test' | 'val' | 'folder';
 
 /** A stored report (robustness or cross-validation) of the run shown, and the job making a new one. */
 export interface StoredReport<R> {
@@ -47,6 +48,8 @@ export class EvaluateState {
   /** The run the user chose; null follows the newest finished run. */
   chosenRunId = $state<number | null>(null);
   source = $state<EvalSource>('test');
+  /** The folder evaluated when the source is 'folder'. */
+  folder = $state<string | null>(null);
 
   result = $state.raw<EvaluationResult | null>(null);
   loading = $state(false);
@@ -121,7 +124,21 @@ export class EvaluateState {
     this.ensure();
   }
 
+  /** Asks for a folder of class sub-folders and evaluates the run on it. */
+  async chooseFolder(): Promise<void> {
+    const paths = await chooser.choose('eval-folder');
+    if (!paths?.[0]) return;
+    this.folder = paths[0];
+    this.source = 'folder';
+    this.#resetSelection();
+    await this.evaluate(true);
+  }
+
   setSource(source: EvalSource): void {
+    if (source === 'folder') {
+      void this.chooseFolder();
+      return;
+    }
     if (source === this.source) return;
     this.source = source;
     this.#resetSelection();
@@ -138,7 +155,9 @@ export class EvaluateState {
     const run = this.run;
     if (!run) return;
     const source = this.source;
-    const key = `${run.id}:${source}`;
+    const folder = this.folder;
+    if (source === 'folder' && !folder) return;
+    const key = `${run.id}:${source}:${source === 'folder' ? folder : ''}`;
     this.#loadedFor = key;
     const cached = force ? undefined : this.#cache.get(key);
     if (cached) {
@@ -150,7 +169,7 @@ export class EvaluateState {
     this.loading = true;
     this.error = null;
     try {
-      const result = await api.call('eval.run', { runId: run.id, split: source });
+      const result = await api.call('eval.run', source === 'folder' ? { runId: run.id, dir: folder! } : { runId: run.id, split: source });
       if (seq !== this.#evalSeq || this.#disposed) return;
       this.#cache.set(key, result);
       this.result = result;
@@ -323,7 +342,7 @@ export class EvaluateState {
     const run = this.run;
     if (!run || this.writingCard) return;
     const slug = (text: string) => text.replace(/[^\w.-]+/g, '-').replace(/-+/g, '-').replace(/^-|-$/g, '').toLowerCase();
-    const paths = await chooser.choose('report-folder', { suggestedName: `${slug(this.project.name).slice(0, 30)}-${slug(run.name).slice(0, 30)}-model-card` });
+    const paths = await chooser.choose('card-folder', { suggestedName: `${slug(this.project.name).slice(0, 30)}-${slug(run.name).slice(0, 30)}-model-card` });
     const dir = paths?.[0];
     if (!dir) return;
     this.writingCard = true;
