@@ -112,6 +112,11 @@ export interface EvaluationResult {
   slices: SliceMetrics[];
   /** Every evaluated image: its class, the prediction and its confidence (class indices into `classes`). */
   images: EvaluatedImage[];
+  /**
+   * What to keep in mind when reading the numbers, in words: folder images that are also
+   * training images of the project, files that could not be read or were left out.
+   */
+  warnings: string[];
   /** Class pairs most often confused (either way), most first; pairs never confused are left out. */
   confusedPairs: { a: string; b: string; aAsB: number; bAsA: number }[];
   seconds: number;

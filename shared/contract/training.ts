@@ -72,6 +72,12 @@ export const trainConfigSchema = z
     fineTuneLearningRate: z.number().positive().max(1),
     /** Seeds the split, weight initialisation, shuffling and dropout. */
     seed: z.number().int().min(0).max(2 ** 31 - 1),
+    /** Gradient clipping: scale each step's gradients down so that their global L2 norm is at most this; 0 or absent = off. */
+    clipNorm: z.number().min(0).max(1e6).optional(),
+    /** Activation of the head's hidden layer; absent = relu. leaky_relu (slope 0.1 below zero) and elu cannot "die". */
+    activation: z.enum(['relu', 'leaky_relu', 'elu']).optional(),
+    /** Initialisation of the head's hidden layer: he (He normal) or glorot (Glorot uniform); absent = he. The output layer is always Glorot. */
+    init: z.enum(['glorot', 'he']).optional(),
   })
   .strict();
 export type TrainConfig = z.infer<typeof trainConfigSchema>;
@@ -116,6 +122,23 @@ export interface EpochMetrics {
   valAccuracy: number | null;
   learningRate: number;
   seconds: number;
+  /** Training-health measurements of this epoch; absent for runs from before they existed. */
+  health?: EpochHealth;
+}
+
+/**
+ * Cheap per-epoch measurements of the head's training health. Layers are named hidden1,
+ * hidden2, … and output, first to last (keys in that order).
+ */
+export interface EpochHealth {
+  /** L2 norm of each Dense layer's kernel gradient on one full training batch (the epoch's last full one), before any clipping. */
+  gradNorms: Record<string, number>;
+  /** ‖kernel at the end of the epoch − kernel at its start‖ / ‖kernel at its start‖, per Dense layer. */
+  updateRatios: Record<string, number>;
+  /** Share of the hidden ReLU units that never activate on a fixed validation batch; null without a ReLU hidden layer. */
+  deadRelu: number | null;
+  /** True when a gradient norm, an update ratio or a weight of the head measured this epoch was infinite or not a number. */
+  nonFinite: boolean;
 }
 
 export interface ClassMetrics {

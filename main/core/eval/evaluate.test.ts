@@ -129,6 +129,19 @@ test('a folder of class sub-folders can be evaluated; other folders and unreadab
   assert.equal(e.count, CLASSES.length * 3, 'three readable images per class; the broken file and the unknown folder are left out');
   assert.ok(e.images.every((i) => i.imageId === null && i.path.startsWith(folder)), 'rows name the files, not project images');
   assert.deepEqual(e.slices, [], 'a folder has no tags');
+  assert.deepEqual(
+    e.warnings,
+    ['1 file of the folder could not be read and is left out.', 'Left out, not named after a class of this run: unknown/.'],
+    'the left-out files are said',
+  );
+  const trained = core.requireStore().db.prepare(`SELECT i.path FROM images i JOIN splits s ON s.image_id = i.id JOIN labels l ON l.image_id = i.id JOIN classes c ON c.id = l.class_id WHERE s.split = 'train' AND c.name = 'cardboard' LIMIT 1`).pluck().get() as string;
+  fs.copyFileSync(trained, nodePath.join(folder, 'cardboard', 'seen-before.jpg'));
+  const leaky = await call('eval.run', { runId: run.id, dir: folder });
+  assert.ok(
+    leaky.warnings.includes(`1 of the folder's ${CLASSES.length * 3 + 1} images is also in this project's training or validation images, so these numbers overstate how the model does on images it has never seen.`),
+    `a training image in the folder is called out: ${JSON.stringify(leaky.warnings)}`,
+  );
+  fs.rmSync(nodePath.join(folder, 'cardboard', 'seen-before.jpg'));
   assert.equal(e.confusion.flat().reduce((a, b) => a + b, 0), e.count);
   const none = nodePath.join(dir, 'empty-folder');
   fs.mkdirSync(nodePath.join(none, 'birds'), { recursive: true });

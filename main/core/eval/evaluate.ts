@@ -4,6 +4,7 @@
  * metric of EvaluationResult, with bootstrap intervals, curves, calibration (before and
  * after temperature scaling fitted on validation) and per-tag slices.
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import nodePath from 'node:path';
 import type { Database } from 'better-sqlite3';
@@ -118,6 +119,19 @@ async function folderProbabilities(ctx: CoreContext, runId: number, images: { pa
   return { probs, y: Int32Array.from(kept, (i) => i.classIndex), images: kept.map((i) => ({ imageId: null, path: i.path })), k, unreadable: images.length - kept.length };
 }
 
+/** How many of these files hold the content of an active training or validation image of the project. */
+async function seenInTraining(db: Database, paths: readonly string[]): Promise<number> {
+  const known = db.prepare(
+    `SELECT 1 FROM images i JOIN splits s ON s.image_id = i.id WHERE i.sha256 = ? AND i.status = 'active' AND s.split IN ('train', 'val')`,
+  ).pluck();
+  let seen = 0;
+  for (const path of paths) {
+    const bytes = await fs.promises.readFile(path).catch(() => null);
+    if (bytes && known.get(createHash('sha256').update(bytes).digest('hex'))) seen++;
+  }
+  return seen;
+}
+
 /** Pairs of classes confused either way, most confusions first. */
 export function confusedPairs(confusion: number[][], classes: readonly string[]): EvaluationResult['confusedPairs'] {
   const pairs: EvaluationResult['confusedPairs'] = [];
@@ -142,6 +156,7 @@ export async function evaluateRun(
   const classes = runClasses(db, runId).map((c) => c.name);
   const split = 'split' in from ? from.split : null;
   let evaluated: { probs: Float32Array; y: Int32Array; images: { imageId: number | null; path: string }[]; k: number };
+  const warnings: string[] = [];
   if (split) {
     const images = splitImages(db, runId, split);
     if (!images.length) {
@@ -160,7 +175,17 @@ export async function evaluateRun(
         `${nodePath.resolve(dir)} has no images in folders named after this run's classes (${classes.join(', ')})${found.ignored.length ? `; it has ${found.ignored.join(', ')}` : ''}. Put each class's images in a folder with its name.`,
       );
     }
-    evaluated = await folderProbabilities(ctx, runId, found.images);
+    const folder = await folderProbabilities(ctx, runId, found.images);
+    evaluated = folder;
+    if (folder.unreadable) warnings.push(`${folder.unreadable} file${folder.unreadable === 1 ? '' : 's'} of the folder could not be read and ${folder.unreadable === 1 ? 'is' : 'are'} left out.`);
+    if (found.ignored.length) warnings.push(`Left out, not named after a class of this run: ${found.ignored.join(', ')}.`);
+    const seen = await seenInTraining(db, folder.images.map((i) => i.path));
+    if (seen) {
+      warnings.push(
+        `${seen} of the folder's ${folder.images.length} images ${seen === 1 ? 'is' : 'are'} also in this project's training or validation images, ` +
+          'so these numbers overstate how the model does on images it has never seen.',
+      );
+    }
   }
   const { probs, y, k } = evaluated;
   const runTemperature = runCalibration(db, runId).temperature;
@@ -202,6 +227,7 @@ export async function evaluateRun(
     coverageTemperature: runTemperature,
     slices: imageIds.length === rows.length ? sliceMetrics(correct, tagsOf(db, imageIds)) : [],
     images: rows,
+    warnings,
     confusedPairs: confusedPairs(headline.confusion, classes),
     seconds: (performance.now() - started) / 1000,
   };

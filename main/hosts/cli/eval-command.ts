@@ -20,6 +20,8 @@ export interface EvaluateSummary {
   eceAfterTemperature: number | null;
   perClass: Record<string, { precision: number; recall: number; f1: number; support: number; auc: number | null; averagePrecision: number | null }>;
   confusion: number[][];
+  /** What to keep in mind reading the numbers (left-out files, folder images seen in training). */
+  warnings: string[];
   /** Tag values whose images do significantly worse than the rest. */
   worseSlices: { key: string; value: string; count: number; accuracy: number; restAccuracy: number; adjustedP: number }[];
 }
@@ -37,6 +39,7 @@ export function evaluateSummary(e: EvaluationResult): EvaluateSummary {
       e.classes.map((name) => [name, { ...e.perClass[name]!, auc: e.curves[name]!.auc, averagePrecision: e.curves[name]!.averagePrecision }]),
     ),
     confusion: e.confusion,
+    warnings: e.warnings,
     worseSlices: e.slices
       .filter((s) => s.worse)
       .map((s) => ({ key: s.key, value: s.value, count: s.count, accuracy: s.accuracy, restAccuracy: s.restAccuracy, adjustedP: s.adjustedP })),
@@ -56,6 +59,7 @@ function describe(e: EvaluationResult, s: EvaluateSummary): string {
     `  weighted F1        ${interval(s.weightedF1)}`,
     '',
   ];
+  if (e.warnings.length) lines.push(...e.warnings.map((w) => `Note: ${w}`), '');
   const names = e.classes;
   const width = Math.max(5, ...names.map((n) => n.length));
   lines.push(`  ${'class'.padEnd(width)}  precision  recall     F1    AUC     AP  images`);
