@@ -7,7 +7,6 @@
 import type { TrainConfig, TrainConfigPatch } from '../../../shared/contract/training.ts';
 import type { AugmentSettings } from '../../../shared/contract/augment.ts';
 import type { BalanceConfig } from '../../../shared/contract/balance.ts';
-import { NO_AUGMENT } from '../../../shared/contract/augment.ts';
 import { CoreError } from '../errors.ts';
 
 type NumericKey = { [K in keyof TrainConfig]-?: TrainConfig[K] extends number ? K : never }[keyof TrainConfig];
@@ -224,6 +223,3 @@ function canonicalJson(value: unknown): string {
       : v,
   );
 }
-
-/** No augmentation, for building an augment choice list that includes "none". */
-export const NO_AUGMENT_CHOICE: AugmentSettings = NO_AUGMENT;
