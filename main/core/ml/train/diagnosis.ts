@@ -18,6 +18,9 @@ export interface DiagnosisCounts {
   classes?: number;
 }
 
+/** The advice of an underfitting verdict whose loss hardly moved; health.ts reads it as "learning rate too low". */
+export const LEARNING_RATE_TOO_LOW = 'The loss hardly moved, so the learning rate is probably too low: try it 3 to 10 times higher.';
+
 /** Below this many validation images one image moves accuracy by over 5 points: too noisy to judge. */
 export const MIN_VAL_IMAGES = 20;
 
@@ -152,7 +155,7 @@ function diagnoseCurve(curve: EpochMetrics[], kept: number | null, counts: Diagn
     message: `Underfitting: ${during.toLowerCase()}the model gets only ${pct(last.trainAccuracy)} of the training images and ${pct(finalVal)} of the validation images right; it has not learnt what tells the classes apart. ${fix}`,
   });
   if (accuracyLow && barelyFell && curve.length >= 3) {
-    return underfitting('The loss hardly moved, so the learning rate is probably too low: try it 3 to 10 times higher.');
+    return underfitting(LEARNING_RATE_TOO_LOW);
   }
 
   const monitored = hasVal ? (valLoss as number[]) : trainLoss;

@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import type { EpochMetrics, RunPhase, TrainConfig } from '../../../../shared/contract/training.ts';
+import type { EpochHealth, EpochMetrics, RunPhase, TrainConfig } from '../../../../shared/contract/training.ts';
 import { CoreError } from '../../errors.ts';
 import { SeededRandom } from './prng.ts';
 
@@ -46,6 +46,11 @@ export interface TrainOptions {
   onEpoch?: (m: EpochMetrics, best: number | null) => void | Promise<void>;
   /** Checked before every batch; true = stop now (the caller cancelled). */
   shouldStop?: () => boolean;
+  /**
+   * Measure gradient norms, update ratios, dead ReLUs and non-finite values every epoch
+   * (EpochMetrics.health); default true. A search's trials may turn it off.
+   */
+  health?: boolean;
 }
 
 export interface TrainResult {
@@ -58,6 +63,8 @@ export interface TrainResult {
   cancelled: boolean;
   /** Why training stopped before its planned end for a reason other than early stopping or a cancel. */
   error?: string;
+  /** When `error` is the non-finite guard: the epoch (1-based, this phase) that blew up and what blew up; that epoch is not in `epochs`. */
+  nonFinite?: { epoch: number; what: 'loss' | 'validation loss' | 'weights' };
 }
 
 const HIDDEN_ACTIVATIONS: Record<string, (x: tf.Tensor) => tf.Tensor> = {
@@ -75,10 +82,17 @@ const MIN_LR_FRACTION = 0.01;
 const YIELD_EVERY_MS = 50;
 const EVAL_BATCH = 256;
 
+/** Slope below zero of the leaky_relu hidden activation. */
+const LEAKY_SLOPE = 0.1;
+/** Rows of the fixed validation batch that dead ReLUs are counted on (fewer with a trunk, which is costly to run). */
+const PROBE_ROWS = 256;
+const PROBE_ROWS_WITH_TRUNK = 32;
+
 /** The head's layers as the training loop runs them: the same variables the model holds. */
 type HeadStep =
   | { kind: 'flatten' }
   | { kind: 'dropout'; rate: number }
+  | { kind: 'leaky_relu'; alpha: number }
   | { kind: 'dense'; kernel: tf.Variable; bias: tf.Variable | null; activation: string };
 
 /**
@@ -172,6 +186,11 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
   const trunkVariables = trunk ? trunk.trainableWeights.map((w) => w.read() as tf.Variable) : [];
   const allVariables = [...headVariables, ...trunkVariables];
   const headNames = new Set(headVariables.map((v) => v.name));
+  const measureHealth = o.health !== false;
+  const denseSteps = steps.filter((s): s is Extract<HeadStep, { kind: 'dense' }> => s.kind === 'dense');
+  const layerNames = denseSteps.map((_, i) => (i === denseSteps.length - 1 ? 'output' : `hidden${i + 1}`));
+  const kernelIndex = denseSteps.map((s) => allVariables.indexOf(s.kernel));
+  const clipNorm = config.clipNorm && config.clipNorm > 0 ? config.clipNorm : 0;
 
   // Standardise only raw features: a trunk's output is what the head will see at prediction.
   const standardisation = trunk ? (o.trunkFeatures ? featureStatistics(o.trunkFeatures) : null) : featureStatistics(o.train);
@@ -209,6 +228,14 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
 
   const rowSize = o.train.shape.reduce((a, b) => a * b, 1);
   const order = Int32Array.from({ length: o.train.n }, (_, i) => i);
+  // Gradient norms are read on the epoch's last full batch: a short remainder batch would be noisier.
+  const fullBatches = Math.floor(o.train.n / config.batchSize);
+  const measuredBatchStart = fullBatches > 0 ? (fullBatches - 1) * config.batchSize : 0;
+  // Dead ReLUs are counted on the same rows every epoch: the first ones of the validation set (or the training set without one).
+  const probe = measureHealth && denseSteps.some((s, i) => i < denseSteps.length - 1 && (s.activation === 'relu' || s.activation === 'relu6'))
+    ? probeBatch(valX && val ? { x: valX, n: val.n } : { x: trainX, n: o.train.n }, rowSize, trunk ? PROBE_ROWS_WITH_TRUNK : PROBE_ROWS)
+    : null;
+  let nonFinite: TrainResult['nonFinite'];
 
   try {
     epochLoop: for (let epoch = 1; epoch <= plannedEpochs; epoch++) {
@@ -219,6 +246,7 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
       if (trunkOptimizer) setLearningRate(trunkOptimizer, config.fineTuneLearningRate * factor);
 
       rng.shuffle(order);
+      let gradNorms: number[] | null = null;
       let lossSum = 0;
       let weightSum = 0;
       let correct = 0;
@@ -243,6 +271,8 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
         }
         const dropoutSeeds = steps.map((s) => (s.kind === 'dropout' ? rng.nextSeed() : 0));
         let stats = null as { batchLoss: number; batchCorrect: number } | null;
+        let measuredNorms: tf.Tensor | null = null;
+        const measure = measureHealth && start === measuredBatchStart;
         tf.tidy(() => {
           const x = tf.tensor(batchX, [b, ...o.train.shape]);
           const y = tf.tensor1d(batchY, 'int32');
@@ -260,14 +290,22 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
           const [batchLoss, batchCorrect] = sideResults.map((t) => t.dataSync()[0]!) as [number, number];
           tf.dispose(sideResults);
           if (!Number.isFinite(objective) || !Number.isFinite(batchLoss)) return;
+          if (measure) measuredNorms = tf.keep(tf.stack(denseSteps.map((s) => tf.norm(grads[s.kernel.name]!))));
+          const clipped = clipNorm > 0 ? clipByGlobalNorm(grads, clipNorm) : grads;
           const headGrads: tf.NamedTensorMap = {};
           const trunkGrads: tf.NamedTensorMap = {};
-          for (const [name, g] of Object.entries(grads)) (headNames.has(name) ? headGrads : trunkGrads)[name] = g;
+          for (const [name, g] of Object.entries(clipped)) (headNames.has(name) ? headGrads : trunkGrads)[name] = g;
           headOptimizer.applyGradients(headGrads);
           if (trunkOptimizer && Object.keys(trunkGrads).length > 0) trunkOptimizer.applyGradients(trunkGrads);
           stats = { batchLoss, batchCorrect };
         });
+        if (measuredNorms !== null) {
+          const norms = measuredNorms as tf.Tensor;
+          gradNorms = Array.from(norms.dataSync());
+          norms.dispose();
+        }
         if (stats === null) {
+          nonFinite = { epoch, what: 'loss' };
           const kept = config.restoreBest && best ? `from the best epoch (${bestEpoch})` : epochs.length > 0 ? `from epoch ${epochs.length}` : 'from before training';
           error =
             `Training stopped in epoch ${epoch}: the loss became infinite or not a number, which usually means the learning rate (${rate(learningRate)}) is too high for this data. ` +
@@ -283,11 +321,35 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
       const trainLoss = weightSum > 0 ? lossSum / weightSum : 0;
       const valStats = val && valX ? evaluateSplit(steps, runTrunk, valX, val, classWeights, config.labelSmoothing) : null;
       if (valStats && !Number.isFinite(valStats.loss)) {
+        nonFinite = { epoch, what: 'validation loss' };
         error =
           `Training stopped in epoch ${epoch}: the validation loss became infinite or not a number, which usually means the learning rate (${rate(learningRate)}) is too high. ` +
           `Try a learning rate 10 times lower.`;
         restore(allVariables, config.restoreBest && best ? best : lastGood!);
         break;
+      }
+      let health: EpochHealth | undefined;
+      if (measureHealth) {
+        const updates = updateRatios(denseSteps, kernelIndex.map((i) => lastGood![i]!), headVariables);
+        if (!updates.weightsFinite) {
+          // The loss can stay finite a while after a weight has overflowed (without validation data nothing else notices).
+          nonFinite = { epoch, what: 'weights' };
+          const kept = config.restoreBest && best ? `from the best epoch (${bestEpoch})` : epochs.length > 0 ? `from epoch ${epochs.length}` : 'from before training';
+          error =
+            `Training stopped in epoch ${epoch}: some of the model's weights became infinite or not a number, which usually means the learning rate (${rate(learningRate)}) is too high for this data. ` +
+            `The model keeps its weights ${kept}. Try a learning rate 10 times lower, or gradient clipping.`;
+          restore(allVariables, config.restoreBest && best ? best : lastGood!);
+          break;
+        }
+        const deadRelu = probe ? deadReluShare(steps, runTrunk, probe, o.train.shape) : null;
+        const grad = Object.fromEntries(layerNames.map((name, i) => [name, gradNorms?.[i] ?? NaN]));
+        const ratio = Object.fromEntries(layerNames.map((name, i) => [name, updates.ratios[i]!]));
+        health = {
+          gradNorms: grad,
+          updateRatios: ratio,
+          deadRelu,
+          nonFinite: [...Object.values(grad), ...Object.values(ratio)].some((v) => !Number.isFinite(v)) || (deadRelu !== null && !Number.isFinite(deadRelu)),
+        };
       }
       tf.dispose(lastGood!);
       lastGood = snapshot(allVariables);
@@ -321,6 +383,7 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
         learningRate,
         seconds: (performance.now() - started) / 1000,
       };
+      if (health) metrics.health = health;
       epochs.push(metrics);
       await o.onEpoch?.(metrics, bestEpoch);
       lastYield = performance.now();
@@ -345,6 +408,7 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
 
   const result: TrainResult = { head, epochs, bestEpoch, stoppedEarly, cancelled };
   if (error !== undefined) result.error = error;
+  if (error !== undefined && nonFinite) result.nonFinite = nonFinite;
   return result;
 }
 
@@ -358,15 +422,19 @@ function buildHead(featureShape: number[], numClasses: number, config: TrainConf
   if (featureShape.length > 1) layers.push(tfl.layers.flatten({ inputShape }));
   if (config.hiddenUnits > 0) {
     if (config.dropout > 0) layers.push(tfl.layers.dropout({ rate: config.dropout, ...first() }));
+    const activation = config.activation ?? 'relu';
+    const seed = rng.nextSeed();
     layers.push(
       tfl.layers.dense({
         units: config.hiddenUnits,
-        activation: 'relu',
-        kernelInitializer: tfl.initializers.heNormal({ seed: rng.nextSeed() }),
+        // tfjs-layers has no leaky ReLU activation, only a LeakyReLU layer: a linear Dense feeds it.
+        activation: activation === 'leaky_relu' ? 'linear' : activation,
+        kernelInitializer: config.init === 'glorot' ? tfl.initializers.glorotUniform({ seed }) : tfl.initializers.heNormal({ seed }),
         biasInitializer: 'zeros',
         ...first(),
       }),
     );
+    if (activation === 'leaky_relu') layers.push(tfl.layers.leakyReLU({ alpha: LEAKY_SLOPE }));
   }
   if (config.dropout > 0) layers.push(tfl.layers.dropout({ rate: config.dropout, ...first() }));
   layers.push(
@@ -394,6 +462,7 @@ function cloneHead(source: tfl.LayersModel): tfl.Sequential {
     const cfg = layer.getConfig();
     if (cls === 'Flatten') layers.push(tfl.layers.flatten({ ...first() }));
     else if (cls === 'Dropout') layers.push(tfl.layers.dropout({ rate: Number(cfg.rate), ...first() }));
+    else if (cls === 'LeakyReLU') layers.push(tfl.layers.leakyReLU({ alpha: Number(cfg.alpha), ...first() }));
     else if (cls === 'Dense') {
       layers.push(
         tfl.layers.dense({
@@ -405,7 +474,7 @@ function cloneHead(source: tfl.LayersModel): tfl.Sequential {
         }),
       );
     } else if (cls !== 'InputLayer') {
-      throw new CoreError('internal', `The head to continue from has a ${cls} layer; a head may hold only Dense, Dropout and Flatten layers.`);
+      throw new CoreError('internal', `The head to continue from has a ${cls} layer; a head may hold only Dense, Dropout, LeakyReLU and Flatten layers.`);
     }
   }
   const clone = tfl.sequential({ layers });
@@ -420,13 +489,14 @@ function headSteps(head: tfl.LayersModel, numClasses: number): HeadStep[] {
     if (cls === 'InputLayer') continue;
     if (cls === 'Flatten') steps.push({ kind: 'flatten' });
     else if (cls === 'Dropout') steps.push({ kind: 'dropout', rate: Number(layer.getConfig().rate) });
+    else if (cls === 'LeakyReLU') steps.push({ kind: 'leaky_relu', alpha: Number(layer.getConfig().alpha) });
     else if (cls === 'Dense') {
       const find = (suffix: string): tf.Variable | null => (layer.weights.find((w) => w.originalName.endsWith(suffix))?.read() as tf.Variable | undefined) ?? null;
       const kernel = find('/kernel');
       if (!kernel) throw new CoreError('internal', `Dense layer ${layer.name} of the head has no kernel.`);
       steps.push({ kind: 'dense', kernel, bias: find('/bias'), activation: String(layer.getConfig().activation) });
     } else {
-      throw new CoreError('internal', `The head has a ${cls} layer; a head may hold only Dense, Dropout and Flatten layers.`);
+      throw new CoreError('internal', `The head has a ${cls} layer; a head may hold only Dense, Dropout, LeakyReLU and Flatten layers.`);
     }
   }
   const dense = steps.filter((s) => s.kind === 'dense');
@@ -453,6 +523,7 @@ function forward(steps: HeadStep[], x: tf.Tensor, dropoutSeeds: number[] | null,
   const firstDenseIndex = kinds.indexOf('dense');
   steps.forEach((step, i) => {
     if (step.kind === 'flatten') h = tf.reshape(h, [h.shape[0]!, -1]);
+    else if (step.kind === 'leaky_relu') h = tf.leakyRelu(h, step.alpha);
     else if (step.kind === 'dropout') {
       if (dropoutSeeds && step.rate > 0) h = tf.dropout(h, step.rate, undefined, dropoutSeeds[i]);
     } else {
@@ -493,6 +564,74 @@ function denseMatMul(x: tf.Tensor2D, w: tf.Tensor2D, inputNeedsGradient: boolean
     };
   });
   return op(x, w);
+}
+
+// ---------- training health ----------
+
+/** Gradients scaled by min(1, maxNorm / their global L2 norm): the direction kept, the step bounded. */
+function clipByGlobalNorm(grads: tf.NamedTensorMap, maxNorm: number): tf.NamedTensorMap {
+  const all = Object.values(grads);
+  const globalNorm = tf.sqrt(tf.addN(all.map((g) => tf.sum(tf.square(g)))));
+  const scale = tf.minimum(1, tf.div(maxNorm, tf.maximum(globalNorm, 1e-12)));
+  return Object.fromEntries(Object.entries(grads).map(([name, g]) => [name, tf.mul(g, scale)]));
+}
+
+/** The first `rows` rows of a split, as the fixed batch dead ReLUs are counted on. */
+function probeBatch(split: { x: Float32Array; n: number }, rowSize: number, rows: number): { x: Float32Array; n: number } {
+  const n = Math.min(rows, split.n);
+  return { x: split.x.slice(0, n * rowSize), n };
+}
+
+/**
+ * Per Dense layer, ‖kernel now − kernel before‖ / ‖kernel before‖ (‖kernel now‖ below when the
+ * one before was all zeros), and whether every weight of the head is still finite.
+ */
+function updateRatios(dense: Extract<HeadStep, { kind: 'dense' }>[], before: tf.Tensor[], headVariables: tf.Variable[]): { ratios: number[]; weightsFinite: boolean } {
+  const values = tf.tidy(() => {
+    const parts = dense.flatMap((s, i) => [tf.norm(tf.sub(s.kernel, before[i]!)), tf.norm(before[i]!), tf.norm(s.kernel)]);
+    const allFinite = tf.cast(tf.all(tf.stack(headVariables.map((v) => tf.all(tf.isFinite(v))))), 'float32');
+    return tf.stack([...parts, allFinite]).dataSync();
+  });
+  const ratios = dense.map((_, i) => {
+    const [delta, was, now] = [values[3 * i]!, values[3 * i + 1]!, values[3 * i + 2]!];
+    return was > 0 ? delta / was : now > 0 ? delta / now : 0;
+  });
+  return { ratios, weightsFinite: values[values.length - 1] === 1 };
+}
+
+/**
+ * Share of the units of the ReLU hidden layers whose pre-activation is never above zero on
+ * the probe batch (dropout off): such a unit outputs 0 and gets no gradient, so it cannot
+ * learn its way back.
+ */
+function deadReluShare(steps: HeadStep[], trunk: ((x: tf.Tensor) => tf.Tensor) | undefined, probe: { x: Float32Array; n: number }, shape: number[]): number | null {
+  if (probe.n === 0) return null;
+  const share = tf.tidy(() => {
+    let h: tf.Tensor = tf.tensor(probe.x, [probe.n, ...shape]);
+    if (trunk) h = trunk(h);
+    const lastDense = steps.map((s) => s.kind).lastIndexOf('dense');
+    let dead = 0;
+    let units = 0;
+    const counts: tf.Tensor[] = [];
+    steps.forEach((step, i) => {
+      if (i >= lastDense) return;
+      if (step.kind === 'flatten') h = tf.reshape(h, [h.shape[0]!, -1]);
+      else if (step.kind === 'leaky_relu') h = tf.leakyRelu(h, step.alpha);
+      else if (step.kind === 'dense') {
+        let z: tf.Tensor = tf.matMul(h as tf.Tensor2D, step.kernel as tf.Tensor2D);
+        if (step.bias) z = tf.add(z, step.bias);
+        if (step.activation === 'relu' || step.activation === 'relu6') {
+          counts.push(tf.sum(tf.cast(tf.lessEqual(tf.max(z, 0), 0), 'float32')));
+          units += z.shape[1]!;
+        }
+        h = HIDDEN_ACTIVATIONS[step.activation]!(z);
+      }
+    });
+    if (units === 0) return -1;
+    dead = tf.addN(counts).dataSync()[0]!;
+    return dead / units;
+  });
+  return share >= 0 ? share : null;
 }
 
 function l2Penalty(steps: HeadStep[], l2: number): tf.Scalar {
