@@ -66,22 +66,27 @@ const HIDDEN_ACTIVATIONS: Record<string, (x: tf.Tensor) => tf.Tensor> = {
   linear: (x) => x,
 };
 
-type HeadStep = { kind: 'flatten' } | { kind: 'dense'; kernel: tf.Tensor2D; bias: tf.Tensor | null; activation: string };
+type HeadStep =
+  | { kind: 'flatten' }
+  | { kind: 'dense'; kernel: tf.Tensor2D; bias: tf.Tensor | null; activation: string }
+  /** A LeakyReLU layer after a linear Dense (heads trained with activation 'leaky_relu'). */
+  | { kind: 'leaky'; alpha: number };
 
 /** The head's layers as plain maths, so that its logits (before the softmax) can be read and differentiated. */
-function headSteps(head: tfl.LayersModel): HeadStep[] {
+export function headSteps(head: tfl.LayersModel): HeadStep[] {
   const steps: HeadStep[] = [];
   for (const layer of head.layers) {
     const cls = layer.getClassName();
     if (cls === 'InputLayer' || cls === 'Dropout') continue;
     if (cls === 'Flatten') steps.push({ kind: 'flatten' });
+    else if (cls === 'LeakyReLU') steps.push({ kind: 'leaky', alpha: Number(layer.getConfig().alpha ?? 0.3) });
     else if (cls === 'Dense') {
       const [kernel, bias] = layer.getWeights();
       const activation = String(layer.getConfig().activation);
       if (!kernel) throw new CoreError('internal', `Dense layer ${layer.name} of the run's head has no weights.`);
       steps.push({ kind: 'dense', kernel: kernel as tf.Tensor2D, bias: layer.getConfig().useBias === false ? null : (bias ?? null), activation });
     } else {
-      throw new CoreError('unsupported', `The run's head has a ${cls} layer; explanations support heads of Dense, Dropout and Flatten layers.`);
+      throw new CoreError('unsupported', `The run's head has a ${cls} layer; explanations support heads of Dense, LeakyReLU, Dropout and Flatten layers.`);
     }
   }
   const dense = steps.filter((s) => s.kind === 'dense');
@@ -92,11 +97,12 @@ function headSteps(head: tfl.LayersModel): HeadStep[] {
   return steps;
 }
 
-function headLogits(steps: HeadStep[], x: tf.Tensor): tf.Tensor2D {
+export function headLogits(steps: HeadStep[], x: tf.Tensor): tf.Tensor2D {
   let h = x;
   const last = steps.length - 1 - [...steps].reverse().findIndex((s) => s.kind === 'dense');
   steps.forEach((s, i) => {
     if (s.kind === 'flatten') h = tf.reshape(h, [h.shape[0]!, -1]);
+    else if (s.kind === 'leaky') h = tf.leakyRelu(h, s.alpha);
     else {
       let z: tf.Tensor = tf.matMul(h as tf.Tensor2D, s.kernel);
       if (s.bias) z = tf.add(z, s.bias);
