@@ -195,9 +195,33 @@ export interface RunSummary {
   finishedAt: number | null;
 }
 
+export type HealthKind =
+  | 'vanishing_gradients'
+  | 'exploding_gradients'
+  | 'dead_relu'
+  | 'non_finite'
+  | 'unstable'
+  | 'overfitting'
+  | 'underfitting'
+  | 'lr_too_low';
+
+/** Something that went wrong inside training, in plain words, with a fix to try. */
+export interface HealthFinding {
+  kind: HealthKind;
+  phase: RunPhase;
+  /** The first epoch (1-based, in `phase`) that shows it. */
+  epoch: number;
+  /** One or two sentences for someone who has never trained a model. */
+  message: string;
+  /** A change of the training settings that addresses it; applying it means training again with the patch. */
+  remedy?: { label: string; patch: Partial<TrainConfig> };
+}
+
 export interface RunDetail extends RunSummary {
   epochs: EpochMetrics[];
   diagnosis: RunDiagnosis | null;
+  /** What the per-epoch health measurements and the curves show went wrong (empty when nothing did). */
+  health: HealthFinding[];
 }
 
 export interface RunEpochEvent {

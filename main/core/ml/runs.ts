@@ -7,6 +7,7 @@ import nodePath from 'node:path';
 import type { Database } from 'better-sqlite3';
 import {
   DEFAULT_TRAIN_CONFIG,
+  type EpochHealth,
   type EpochMetrics,
   type RunDetail,
   type RunStatus,
@@ -19,6 +20,7 @@ import {
 import { CoreError } from '../errors.ts';
 import type { Store } from '../store/open.ts';
 import { diagnose } from './train/diagnosis.ts';
+import { detectHealth } from './train/health.ts';
 
 interface RunRow {
   id: number;
@@ -101,9 +103,21 @@ function decodeBest(value: number | null): { phase: 'head' | 'finetune'; epoch: 
 export function recordEpoch(db: Database, runId: number, m: EpochMetrics, best: { phase: 'head' | 'finetune'; epoch: number } | null): void {
   db.transaction(() => {
     db.prepare(
-      `INSERT OR REPLACE INTO run_epochs (run_id, phase, epoch, train_loss, train_accuracy, val_loss, val_accuracy, learning_rate, seconds)
-       VALUES (@runId, @phase, @epoch, @trainLoss, @trainAccuracy, @valLoss, @valAccuracy, @learningRate, @seconds)`,
-    ).run({ runId, ...m });
+      `INSERT OR REPLACE INTO run_epochs (run_id, phase, epoch, train_loss, train_accuracy, val_loss, val_accuracy, learning_rate, seconds, health)
+       VALUES (@runId, @phase, @epoch, @trainLoss, @trainAccuracy, @valLoss, @valAccuracy, @learningRate, @seconds, @health)`,
+    ).run({
+      runId,
+      phase: m.phase,
+      epoch: m.epoch,
+      trainLoss: m.trainLoss,
+      trainAccuracy: m.trainAccuracy,
+      valLoss: m.valLoss,
+      valAccuracy: m.valAccuracy,
+      learningRate: m.learningRate,
+      seconds: m.seconds,
+      // JSON has no NaN or Infinity: an overflowed measurement is stored as null (health.nonFinite says so).
+      health: m.health ? JSON.stringify(m.health) : null,
+    });
     db.prepare('UPDATE runs SET best_epoch = ? WHERE id = ?').run(encodeBest(best), runId);
   })();
 }
@@ -212,13 +226,30 @@ export function getRunRow(db: Database, runId: number): RunRow {
 }
 
 export function runEpochs(db: Database, runId: number): EpochMetrics[] {
-  return db
+  const rows = db
     .prepare(
       `SELECT phase, epoch, train_loss AS trainLoss, train_accuracy AS trainAccuracy, val_loss AS valLoss, val_accuracy AS valAccuracy,
-              learning_rate AS learningRate, seconds
+              learning_rate AS learningRate, seconds, health
        FROM run_epochs WHERE run_id = ? ORDER BY phase = 'finetune', epoch`,
     )
-    .all(runId) as EpochMetrics[];
+    .all(runId) as (Omit<EpochMetrics, 'health'> & { health: string | null })[];
+  return rows.map(({ health, ...e }) => (health ? { ...e, health: parseHealth(health) } : e));
+}
+
+/** Stored health back as measured: JSON turned overflowed numbers into null, they were NaN or Infinity. */
+function parseHealth(json: string): EpochHealth {
+  const h = JSON.parse(json) as EpochHealth;
+  const numbers = (r: Record<string, number | null>) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v ?? NaN]));
+  return { ...h, gradNorms: numbers(h.gradNorms), updateRatios: numbers(h.updateRatios) };
+}
+
+/**
+ * The run's error when training stopped on a value that was not a number (the trainer's
+ * non-finite guard); a finished run's other warnings (files left out, validation images held
+ * out) are not instability.
+ */
+export function nonFiniteError(error: string | null): string | null {
+  return error && /^Training stopped in epoch \d+: /.test(error) ? error : null;
 }
 
 export function getRun(db: Database, runId: number, currentFingerprint: string): RunDetail {
@@ -227,8 +258,10 @@ export function getRun(db: Database, runId: number, currentFingerprint: string):
   const counts = Object.values(summary.splitCounts).reduce((a, c) => ({ train: a.train + c.train, val: a.val + c.val }), { train: 0, val: 0 });
   const head = epochs.filter((e) => e.phase === 'head');
   const best = summary.bestEpoch?.phase === 'head' ? summary.bestEpoch.epoch : head.length ? head[head.length - 1]!.epoch : null;
-  const diagnosis = head.length ? diagnose(head, best, { ...counts, classes: summary.classes.length }, summary.error) : null;
-  return { ...summary, epochs, diagnosis };
+  const trainingError = nonFiniteError(summary.error);
+  const diagnosis = head.length ? diagnose(head, best, { ...counts, classes: summary.classes.length }, trainingError) : null;
+  const health = summary.status === 'done' || summary.status === 'failed' ? detectHealth({ epochs, config: summary.config, diagnosis, trainingError }) : [];
+  return { ...summary, epochs, diagnosis, health };
 }
 
 export function renameRun(db: Database, runId: number, name: string): void {

@@ -8,29 +8,10 @@
  * Thresholds are relative to the run's own figures (its first epoch, its output layer), so
  * that they hold whatever the data's scale, the number of features or the batch size.
  */
-import type { EpochMetrics, RunDiagnosis, RunPhase, TrainConfig } from '../../../../shared/contract/training.ts';
+import type { EpochMetrics, HealthFinding, HealthKind, RunDiagnosis, RunPhase, TrainConfig } from '../../../../shared/contract/training.ts';
 import { LEARNING_RATE_TOO_LOW } from './diagnosis.ts';
 
-export type HealthKind =
-  | 'vanishing_gradients'
-  | 'exploding_gradients'
-  | 'dead_relu'
-  | 'non_finite'
-  | 'unstable'
-  | 'overfitting'
-  | 'underfitting'
-  | 'lr_too_low';
-
-export interface HealthFinding {
-  kind: HealthKind;
-  phase: RunPhase;
-  /** The first epoch (1-based, in `phase`) that shows it. */
-  epoch: number;
-  /** One or two sentences for someone who has never trained a model. */
-  message: string;
-  /** A change of the training settings that addresses it; applying it means training again with the patch. */
-  remedy?: { label: string; patch: Partial<TrainConfig> };
-}
+export type { HealthFinding, HealthKind };
 
 /** Vanishing: the first layer's gradient is below this fraction of the output layer's... */
 export const VANISHING_LAYER_RATIO = 1e-3;
