@@ -431,5 +431,13 @@ describe('seedbed train, predict and export', () => {
     const missingPolicy = await seedbed(['train', '--project', project, '--augment', nodePath.join(own, 'nope.json')]);
     assert.equal(missingPolicy.code, 1);
     assert.match(missingPolicy.stderr, /cannot use the augmentation policy .*nope\.json: there is no such file/);
+    const clip = await seedbed(['train', '--project', project, '--clip-norm', '-1']);
+    assert.equal(clip.code, 2);
+    assert.match(clip.stderr, /--clip-norm must be a number, 0 or more/);
+    const settings = nodePath.join(own, 'settings.json');
+    fs.writeFileSync(settings, JSON.stringify({ learningRate: 0.003, dropuot: 0.3 }));
+    const badSettings = await seedbed(['train', '--project', project, '--config', settings]);
+    assert.equal(badSettings.code, 1);
+    assert.match(badSettings.stderr, /The training settings in .*settings\.json do not work: .*dropuot/);
   });
 });

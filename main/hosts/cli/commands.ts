@@ -96,6 +96,12 @@ export const trainCommand: CommandSpec = {
       help: 'How to even out classes with few training images: weights (the default) counts their mistakes more; oversample adds augmented views of their images up to the largest class; undersample trains on fewer images of the large classes (only in this run: nothing is removed); oversample+weights does both; none trains on the classes as they are.',
     },
     { name: 'seed', value: 'N', help: 'A number that fixes the random choices (split, shuffling, starting weights, augmented views), so a run can be repeated exactly. Default 1.' },
+    {
+      name: 'config',
+      value: 'FILE.json',
+      help: 'Training settings from a JSON file (any of the studio\'s settings, e.g. {"learningRate":0.003,"dropout":0.3}); the other options given here override it.',
+    },
+    { name: 'clip-norm', value: 'X', help: 'Gradient clipping: scale each training step down so its size is at most X (e.g. 1), which keeps a too-high learning rate from blowing up. Default: off.' },
     { name: 'json', help: 'Print one JSON object with the run and its metrics instead of sentences (for scripts).' },
   ],
   description: [

@@ -14,6 +14,7 @@ import {
   type RunSummary,
   type SplitMetrics,
   type TrainConfigPatch,
+  trainConfigPatchSchema,
 } from '../../../shared/contract/index.ts';
 import { AUGMENT_PRESETS } from '../../../shared/domain/augment-presets.ts';
 import type { Core } from '../../core/core.ts';
@@ -126,8 +127,32 @@ function readAugmentPolicy(value: string | undefined): AugmentPolicy | null {
   return parsed.data;
 }
 
+/** --config: training settings from a JSON file, checked with the contract's schema. */
+function readConfigFile(file: string): TrainConfigPatch {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'there is no such file' : err instanceof SyntaxError ? `it is not valid JSON (${err.message})` : (err as Error).message;
+    throw new CliFailure(`Seedbed cannot use the training settings in ${file}: ${why}.`);
+  }
+  const parsed = trainConfigPatchSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`).join('; ');
+    throw new CliFailure(`The training settings in ${file} do not work: ${problems}`);
+  }
+  return parsed.data;
+}
+
 export async function runTrain(args: ParsedArgs): Promise<number> {
-  const config: TrainConfigPatch = {};
+  const config: TrainConfigPatch = args.values.config !== undefined ? readConfigFile(args.values.config) : {};
+  const clip = args.values['clip-norm'];
+  if (clip !== undefined) {
+    const x = Number(clip);
+    if (!Number.isFinite(x) || x < 0) throw new UsageError(`--clip-norm must be a number, 0 or more (0 turns clipping off), not "${clip}".`, 'train');
+    config.clipNorm = x;
+  }
   if (args.values.backbone !== undefined) config.backbone = args.values.backbone;
   const epochs = wholeNumber(args, 'epochs', 'train', 1, 1000);
   if (epochs !== undefined) config.epochs = epochs;
