@@ -262,3 +262,15 @@ test('training refuses a project with one class, naming what to do', { skip }, a
     await other.close();
   }
 });
+
+test('a learning rate that blows up in the first epoch fails the run with the reason in words', { skip }, async () => {
+  const { jobId, runId } = await call('train.start', {
+    config: { backbone: BACKBONE, learningRate: 10, optimizer: 'sgd', schedule: 'constant', batchSize: 1, epochs: 3, labelSmoothing: 0, hiddenUnits: 512 },
+  });
+  const job = await waitJob(jobId);
+  const run = await call('runs.get', { runId });
+  assert.equal(job.status, 'failed');
+  assert.match(job.error ?? '', /^Training stopped in epoch 1: the loss became infinite or not a number, which usually means the learning rate \(10\) is too high/, 'the job says why, not "something went wrong"');
+  assert.equal(run.status, 'failed');
+  assert.equal(run.diagnosis, null, 'no epoch to diagnose');
+});

@@ -17,7 +17,7 @@ import { EmbedPool } from './embed-pool.ts';
 import { ensureEmbeddings, ensureViewEmbeddings, loadEmbeddings, loadViewEmbeddings } from './embeddings.ts';
 import { planRun, runPlanOf } from '../augment/run-plan.ts';
 import { chooseDefaultBackbone, featureKey, modelDirFor } from './models.ts';
-import { createRun, endRun, finishRun, recordEpoch, runDir, setRunPlan, setRunRuntime, type RunClass } from './runs.ts';
+import { createRun, endRun, finishRun, nonFiniteError, recordEpoch, runDir, setRunPlan, setRunRuntime, type RunClass } from './runs.ts';
 import type { ExampleSet, TrainOutcome, TrainRequest } from './train-protocol.ts';
 import { CancelledError, runInTrainWorker } from './train-runner.ts';
 import { backendLabel, noteRuntime } from './runtime-info.ts';
@@ -139,7 +139,9 @@ export function startTraining(ctx: CoreContext, patch: TrainConfigPatch): { jobI
       const cancelled = running.signal.aborted || err instanceof CancelledError;
       endRun(running.store, runId, cancelled ? 'cancelled' : 'failed', cancelled ? null : (err as Error).message);
       ctx.events.emit('runs.changed', { runId });
-      throw err;
+      // A loss that blew up before any epoch finished is the settings' doing, not a fault: say it as it is.
+      const blewUp = !cancelled && nonFiniteError((err as Error).message);
+      throw blewUp ? new CoreError('invalid_input', blewUp) : err;
     }
   });
   store.db.prepare('UPDATE runs SET job_id = ? WHERE id = ?').run(job.id, runId);
