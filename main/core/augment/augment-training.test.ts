@@ -6,37 +6,26 @@
  * reach validation or test; the balance preview matches what the run then does.
  */
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import nodePath from 'node:path';
 import { after, before, test } from 'node:test';
-import type { AugmentPolicy, EventMessage, JobInfo, MethodName, ParamsOf, ResultOf, RunDetail } from '../../../shared/contract/index.ts';
+import type { AugmentPolicy, JobInfo, MethodName, ParamsOf, ResultOf, RunDetail } from '../../../shared/contract/index.ts';
 import { AUGMENT_PRESETS } from '../../../shared/domain/augment-presets.ts';
-import type { Core } from '../core.ts';
-import { callCore, jobEnded, testCore } from '../core-calls.ts';
+import { openTrashnetProject, skipReason, TEST_BACKBONE, type TrashnetProject } from '../trashnet-fixture.ts';
 import { fromBlob } from '../ml/embeddings.ts';
 import { trainingSet } from '../ml/training.ts';
 import { restoreUndersample } from './balance.ts';
 import { policyKey } from './pipeline.ts';
 
-const TRASHNET = nodePath.resolve(import.meta.dirname, '../../../../shared/data/trashnet');
-const MODELS = nodePath.resolve(import.meta.dirname, '../../../../shared/models');
-const BACKBONE = 'mobilenet_v1_0.25_224';
 /** Imbalanced on purpose: trash is the minority. */
 const PER_CLASS: Record<string, number> = { cardboard: 14, glass: 14, metal: 14, trash: 6 };
-const haveData = fs.existsSync(TRASHNET) && fs.existsSync(nodePath.join(MODELS, BACKBONE));
-const skip = haveData ? false : `needs ../shared/data/trashnet and ../shared/models/${BACKBONE}`;
+const skip = skipReason;
 
-const dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), 'seedbed-augment-training-test-'));
-const previousModels = process.env.SEEDBED_MODELS_DIR;
-let core: Core;
-const events: EventMessage[] = [];
-const call = <M extends MethodName>(method: M, params: ParamsOf<M>): Promise<ResultOf<M>> => callCore(core, method, params);
-const db = () => core.requireStore().db;
+let project: TrashnetProject;
+const call = <M extends MethodName>(method: M, params: ParamsOf<M>): Promise<ResultOf<M>> => project.call(method, params);
+const db = () => project.core.requireStore().db;
 
 async function train(config: ParamsOf<'train.start'>['config']): Promise<RunDetail> {
-  const { jobId, runId } = await call('train.start', { config: { backbone: BACKBONE, epochs: 6, patience: 0, ...config } });
-  const job: JobInfo = await jobEnded(core, jobId, events);
+  const { jobId, runId } = await call('train.start', { config: { backbone: TEST_BACKBONE, epochs: 6, patience: 0, ...config } });
+  const job: JobInfo = await project.job(jobId);
   assert.equal(job.status, 'done', job.error ?? '');
   return call('runs.get', { runId });
 }
@@ -53,26 +42,10 @@ function augmentedRows(policy: AugmentPolicy, seed: number): { sha256: string; v
 }
 
 before(async () => {
-  if (!haveData) return;
-  process.env.SEEDBED_MODELS_DIR = MODELS;
-  core = testCore(dir, { events });
-  for (const [c, n] of Object.entries(PER_CLASS)) {
-    fs.mkdirSync(nodePath.join(dir, 'data', c), { recursive: true });
-    const files = fs.readdirSync(nodePath.join(TRASHNET, c)).filter((f) => f.endsWith('.jpg')).sort().slice(0, n);
-    for (const f of files) fs.copyFileSync(nodePath.join(TRASHNET, c, f), nodePath.join(dir, 'data', c, f));
-  }
-  await call('project.create', { path: nodePath.join(dir, 'p.seedbed') });
-  const { jobId } = await call('import.start', { paths: [nodePath.join(dir, 'data')], split: 'auto' });
-  assert.equal((await jobEnded(core, jobId, events)).status, 'done');
-  await call('splits.assign', { seed: 1 });
+  if (!skip) project = await openTrashnetProject('augment-training', { perClass: PER_CLASS });
 });
 
-after(async () => {
-  await core?.close();
-  if (previousModels === undefined) delete process.env.SEEDBED_MODELS_DIR;
-  else process.env.SEEDBED_MODELS_DIR = previousModels;
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+after(() => project?.close());
 
 test('oversampling with augmentation embeds views of training images only, as the preview said, and caches them', { skip }, async () => {
   const policy = AUGMENT_PRESETS.natural;

@@ -5,13 +5,11 @@
  * (wasm runtime, the smallest shared backbone, real TrashNet photos).
  */
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import nodePath from 'node:path';
 import { after, before, test } from 'node:test';
 import type { EventMessage, MethodName, ParamsOf, ResultOf, RunDetail } from '../../../shared/contract/index.ts';
 import type { Core } from '../core.ts';
-import { callCore, jobEnded, testCore } from '../core-calls.ts';
+import { jobEnded } from '../core-calls.ts';
+import { openTrashnetProject, skipReason, type TrashnetProject } from '../trashnet-fixture.ts';
 import { crossValidationFolds, meanAndStd, type FoldImage } from './crossval.ts';
 
 // ---------- fold assignment ----------
@@ -83,45 +81,24 @@ test('mean and sample standard deviation, worked out by hand', () => {
 
 // ---------- through the core ----------
 
-const TRASHNET = nodePath.resolve(import.meta.dirname, '../../../../shared/data/trashnet');
-const MODELS = nodePath.resolve(import.meta.dirname, '../../../../shared/models');
-const BACKBONE = 'mobilenet_v1_0.25_224';
-const PER_CLASS = 16;
 const CLASSES = ['cardboard', 'glass', 'metal', 'paper'];
-const haveData = fs.existsSync(TRASHNET) && fs.existsSync(nodePath.join(MODELS, BACKBONE));
-const skip = haveData ? false : `needs ../shared/data/trashnet and ../shared/models/${BACKBONE}`;
+const PER_CLASS = 16;
+const skip = skipReason;
 
-const dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), 'seedbed-crossval-test-'));
-const previousModels = process.env.SEEDBED_MODELS_DIR;
+let project: TrashnetProject;
 let core: Core;
-const events: EventMessage[] = [];
-const call = <M extends MethodName>(method: M, params: ParamsOf<M>): Promise<ResultOf<M>> => callCore(core, method, params);
+let events: EventMessage[];
 let run: RunDetail;
+const call = <M extends MethodName>(method: M, params: ParamsOf<M>): Promise<ResultOf<M>> => project.call(method, params);
 
 before(async () => {
-  if (!haveData) return;
-  process.env.SEEDBED_MODELS_DIR = MODELS;
-  core = testCore(dir, { events });
-  for (const c of CLASSES) {
-    fs.mkdirSync(nodePath.join(dir, 'data', c), { recursive: true });
-    for (const f of fs.readdirSync(nodePath.join(TRASHNET, c)).filter((f) => f.endsWith('.jpg')).sort().slice(0, PER_CLASS)) {
-      fs.copyFileSync(nodePath.join(TRASHNET, c, f), nodePath.join(dir, 'data', c, f));
-    }
-  }
-  await call('project.create', { path: nodePath.join(dir, 'p.seedbed') });
-  const imported = await call('import.start', { paths: [nodePath.join(dir, 'data')], split: 'auto' });
-  assert.equal((await jobEnded(core, imported.jobId, events)).status, 'done', 'the photos import');
-  const started = await call('train.start', { config: { backbone: BACKBONE, epochs: 15 } });
-  assert.equal((await jobEnded(core, started.jobId, events)).status, 'done', 'the run trains');
-  run = await call('runs.get', { runId: started.runId });
+  if (skip) return;
+  project = await openTrashnetProject('crossval', { perClass: Object.fromEntries(CLASSES.map((c) => [c, PER_CLASS])), train: { epochs: 15 } });
+  ({ core, events } = project);
+  run = project.run!;
 });
 
-after(async () => {
-  await core?.close();
-  if (previousModels === undefined) delete process.env.SEEDBED_MODELS_DIR;
-  else process.env.SEEDBED_MODELS_DIR = previousModels;
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+after(() => project?.close());
 
 test('crossval.start holds out every train and val original once and stores mean ± std with the run', { skip }, async () => {
   const db = core.requireStore().db;
