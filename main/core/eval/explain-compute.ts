@@ -20,6 +20,7 @@ import { featureTaps } from '../ml/features.ts';
 import { loadLayersModelFrom } from '../ml/model-files.ts';
 import { decodeForModel, MODEL_INPUT_SIZE } from '../ml/pixels.ts';
 import { chooseBackend } from '../ml/runtime.ts';
+import { headLogits, headSteps, type HeadStep } from '../ml/train/trainer.ts';
 
 export interface ExplainRequest {
   type: 'explain';
@@ -56,61 +57,6 @@ export type CamTaps = 'last' | 'all';
  */
 export const OCCLUSION_PATCH = 56;
 export const OCCLUSION_STRIDE = 28;
-
-const HIDDEN_ACTIVATIONS: Record<string, (x: tf.Tensor) => tf.Tensor> = {
-  relu: (x) => tf.relu(x),
-  relu6: (x) => tf.relu6(x),
-  elu: (x) => tf.elu(x),
-  tanh: (x) => tf.tanh(x),
-  sigmoid: (x) => tf.sigmoid(x),
-  linear: (x) => x,
-};
-
-type HeadStep =
-  | { kind: 'flatten' }
-  | { kind: 'dense'; kernel: tf.Tensor2D; bias: tf.Tensor | null; activation: string }
-  /** A LeakyReLU layer after a linear Dense (heads trained with activation 'leaky_relu'). */
-  | { kind: 'leaky'; alpha: number };
-
-/** The head's layers as plain maths, so that its logits (before the softmax) can be read and differentiated. */
-export function headSteps(head: tfl.LayersModel): HeadStep[] {
-  const steps: HeadStep[] = [];
-  for (const layer of head.layers) {
-    const cls = layer.getClassName();
-    if (cls === 'InputLayer' || cls === 'Dropout') continue;
-    if (cls === 'Flatten') steps.push({ kind: 'flatten' });
-    else if (cls === 'LeakyReLU') steps.push({ kind: 'leaky', alpha: Number(layer.getConfig().alpha ?? 0.3) });
-    else if (cls === 'Dense') {
-      const [kernel, bias] = layer.getWeights();
-      const activation = String(layer.getConfig().activation);
-      if (!kernel) throw new CoreError('internal', `Dense layer ${layer.name} of the run's head has no weights.`);
-      steps.push({ kind: 'dense', kernel: kernel as tf.Tensor2D, bias: layer.getConfig().useBias === false ? null : (bias ?? null), activation });
-    } else {
-      throw new CoreError('unsupported', `The run's head has a ${cls} layer; explanations support heads of Dense, LeakyReLU, Dropout and Flatten layers.`);
-    }
-  }
-  const dense = steps.filter((s) => s.kind === 'dense');
-  if (dense.at(-1)?.activation !== 'softmax') throw new CoreError('unsupported', "The run's head does not end in a softmax Dense layer, so its class scores cannot be read.");
-  for (const s of dense.slice(0, -1)) {
-    if (!(s.activation in HIDDEN_ACTIVATIONS)) throw new CoreError('unsupported', `The run's head uses the activation "${s.activation}", which explanations do not support.`);
-  }
-  return steps;
-}
-
-export function headLogits(steps: HeadStep[], x: tf.Tensor): tf.Tensor2D {
-  let h = x;
-  const last = steps.length - 1 - [...steps].reverse().findIndex((s) => s.kind === 'dense');
-  steps.forEach((s, i) => {
-    if (s.kind === 'flatten') h = tf.reshape(h, [h.shape[0]!, -1]);
-    else if (s.kind === 'leaky') h = tf.leakyRelu(h, s.alpha);
-    else {
-      let z: tf.Tensor = tf.matMul(h as tf.Tensor2D, s.kernel);
-      if (s.bias) z = tf.add(z, s.bias);
-      h = i === last ? z : HIDDEN_ACTIVATIONS[s.activation]!(z);
-    }
-  });
-  return h as tf.Tensor2D;
-}
 
 /** A run's model as explanations need it: its tapped feature maps, and its head as plain maths. */
 export interface ExplainModel {
@@ -168,8 +114,8 @@ export async function loadExplainModel(req: Pick<ExplainRequest, 'runDir' | 'bac
     }
     // Not disposed on its own: its layers are the backbone's, freed with it.
     const maps = tfl.model({ inputs: b.model.inputs, outputs, name: `${b.id}_explain_maps` });
-    const steps = headSteps(head);
     const numClasses = head.outputs[0]!.shape[1] as number;
+    const steps = headSteps(head, numClasses);
     const loadedHead = head;
     return { taps, maps, steps, numClasses, dispose: () => (loadedHead.dispose(), b.dispose()) };
   } catch (err) {

@@ -89,7 +89,7 @@ const PROBE_ROWS = 256;
 const PROBE_ROWS_WITH_TRUNK = 32;
 
 /** The head's layers as the training loop runs them: the same variables the model holds. */
-type HeadStep =
+export type HeadStep =
   | { kind: 'flatten' }
   | { kind: 'dropout'; rate: number }
   | { kind: 'leaky_relu'; alpha: number }
@@ -482,7 +482,7 @@ function cloneHead(source: tfl.LayersModel): tfl.Sequential {
   return clone;
 }
 
-function headSteps(head: tfl.LayersModel, numClasses: number): HeadStep[] {
+export function headSteps(head: tfl.LayersModel, numClasses: number): HeadStep[] {
   const steps: HeadStep[] = [];
   for (const layer of head.layers) {
     const cls = layer.getClassName();
@@ -516,7 +516,7 @@ function headSteps(head: tfl.LayersModel, numClasses: number): HeadStep[] {
  * given) draws fresh dropout masks and records gradients; `inputNeedsGradient` is true when
  * x comes from a trainable trunk.
  */
-function forward(steps: HeadStep[], x: tf.Tensor, dropoutSeeds: number[] | null, inputNeedsGradient = false): tf.Tensor2D {
+function forward(steps: HeadStep[], x: tf.Tensor, dropoutSeeds: number[] | null, inputNeedsGradient = false, logits = false): tf.Tensor2D {
   let h = x;
   const kinds = steps.map((s) => s.kind);
   const lastDense = kinds.lastIndexOf('dense');
@@ -530,10 +530,18 @@ function forward(steps: HeadStep[], x: tf.Tensor, dropoutSeeds: number[] | null,
       const needsInputGradient = i > firstDenseIndex || inputNeedsGradient;
       let z: tf.Tensor = dropoutSeeds ? denseMatMul(h as tf.Tensor2D, step.kernel as tf.Tensor2D, needsInputGradient) : tf.matMul(h as tf.Tensor2D, step.kernel as tf.Tensor2D);
       if (step.bias) z = tf.add(z, step.bias);
-      h = i === lastDense ? tf.logSoftmax(z) : HIDDEN_ACTIVATIONS[step.activation]!(z);
+      h = i === lastDense ? (logits ? z : tf.logSoftmax(z)) : HIDDEN_ACTIVATIONS[step.activation]!(z);
     }
   });
   return h as tf.Tensor2D;
+}
+
+/**
+ * A head's class scores before the softmax (logits), with the model's own inference maths
+ * (no dropout): what explanations read and differentiate with respect to the features.
+ */
+export function headLogits(steps: HeadStep[], x: tf.Tensor): tf.Tensor2D {
+  return forward(steps, x, null, false, true);
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * The head as plain maths (what Grad-CAM differentiates) gives the same class probabilities as
+ * The head as plain maths (what training runs and Grad-CAM differentiates) gives the same class probabilities as
  * the head model itself, for every kind of hidden layer a run can train: ReLU, ELU, and a
  * linear Dense followed by LeakyReLU.
  */
@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { headLogits, headSteps } from './explain-compute.ts';
+import { headLogits, headSteps } from './trainer.ts';
 
 await tf.setBackend('cpu');
 
@@ -26,7 +26,7 @@ for (const hidden of ['relu', 'elu', 'leaky'] as const) {
     const model = head(hidden);
     const x = tf.randomNormal([4, 6], 0, 2, 'float32', 7);
     const expected = (model.predict(x) as tf.Tensor).arraySync() as number[][];
-    const actual = tf.softmax(headLogits(headSteps(model), x)).arraySync() as number[][];
+    const actual = tf.softmax(headLogits(headSteps(model, 3), x)).arraySync() as number[][];
     expected.forEach((row, i) =>
       row.forEach((p, c) => assert.ok(Math.abs(p - actual[i]![c]!) < 1e-5, `row ${i} class ${c}: ${actual[i]![c]} = ${p}`)),
     );
