@@ -12,7 +12,7 @@ import type { CoreContext } from '../context.ts';
 import { CoreError } from '../errors.ts';
 import type { RunningJob } from '../jobs/manager.ts';
 import { decodePool } from '../media/decode-pool.ts';
-import { ensureEmbeddings, loadEmbeddings } from '../ml/embeddings.ts';
+import { ensureEmbeddings, loadPresentEmbeddings } from '../ml/embeddings.ts';
 import { chooseDefaultBackbone, featureKey, modelDirFor } from '../ml/models.ts';
 import { noteRuntime } from '../ml/runtime-info.ts';
 import { embedPool } from '../ml/training.ts';
@@ -173,16 +173,7 @@ export async function runClean(ctx: CoreContext, job: RunningJob, kinds: readonl
       if (embedded.backendDetail) noteRuntime(embedded.backendDetail, pool.size);
       if (embedded.failed.length) notes.push(`${embedded.failed.length} image(s) could not be read for the model and were left out of the model-based checks.`);
       stage('embeddings');
-      const loaded = loadEmbeddings(db, key, 'center', images.map((i) => i.sha256));
-      rows = images.filter((_, r) => loaded.present[r]);
-      dims = loaded.dims;
-      x = new Float32Array(rows.length * dims);
-      let out = 0;
-      images.forEach((_, r) => {
-        if (!loaded.present[r]) return;
-        x!.set(loaded.x.subarray(r * dims, (r + 1) * dims), out * dims);
-        out++;
-      });
+      ({ x, dims, kept: rows } = loadPresentEmbeddings(db, key, 'center', images));
     } catch (err) {
       if (job.signal.aborted) throw err;
       if (!(err instanceof CoreError) || err.code !== 'not_found') throw err;

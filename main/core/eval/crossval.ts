@@ -14,7 +14,7 @@ import type { Database } from 'better-sqlite3';
 import type { CrossValidationReport, JobInfo, TrainConfig } from '../../../shared/contract/index.ts';
 import type { CoreContext } from '../context.ts';
 import { CoreError } from '../errors.ts';
-import { ensureEmbeddings, loadEmbeddings } from '../ml/embeddings.ts';
+import { ensureEmbeddings, loadPresentEmbeddings } from '../ml/embeddings.ts';
 import { featureKey, modelDirFor } from '../ml/models.ts';
 import { requireUsableRun } from '../ml/predictions.ts';
 import { runClasses } from '../ml/runs.ts';
@@ -172,19 +172,13 @@ export function startCrossValidation(ctx: CoreContext, runId: number, folds: num
       { backbone: run.backbone, featureKey: key, modelDir: modelDirFor(ctx, run.backbone), view: 'center', targets: images },
       { signal: job.signal, onProgress: ({ done, total }) => job.progress(done, total + folds) },
     );
-    const loaded = loadEmbeddings(db, key, 'center', images.map((i) => i.sha256));
-    const usable = images.filter((_, i) => loaded.present[i]);
-    const x = new Float32Array(usable.length * loaded.dims);
-    let row = 0;
-    images.forEach((_, i) => {
-      if (loaded.present[i]) x.set(loaded.x.subarray(i * loaded.dims, (i + 1) * loaded.dims), row++ * loaded.dims);
-    });
+    const { x, dims, kept: usable } = loadPresentEmbeddings(db, key, 'center', images);
     const assignment = crossValidationFolds(usable, folds, config.seed, config.patience > 0);
     const k = runClasses(db, runId).length;
     const base = embedded.computed + embedded.failed.length;
     job.progress(base, base + folds);
     const outcome = await runInTrainWorker<CrossValidationOutcome>(
-      { type: 'crossval', config, numClasses: k, x, dims: loaded.dims, y: Int32Array.from(usable, (i) => i.classIndex), folds: assignment },
+      { type: 'crossval', config, numClasses: k, x, dims, y: Int32Array.from(usable, (i) => i.classIndex), folds: assignment },
       { signal: job.signal, onMessage: (m) => m.type === 'progress' && job.progress(base + m.done, base + folds) },
     );
     const perFold = assignment.map((fold, f) => {

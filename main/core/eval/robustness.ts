@@ -23,7 +23,7 @@ import type { AugmentPolicy } from '../../../shared/contract/augment.ts';
 import { CORRUPTIONS, type Corruption, type JobInfo, type RobustnessReport } from '../../../shared/contract/index.ts';
 import type { CoreContext } from '../context.ts';
 import { CoreError } from '../errors.ts';
-import { ensureEmbeddings, ensureViewEmbeddings, loadEmbeddings, loadViewEmbeddings } from '../ml/embeddings.ts';
+import { ensureEmbeddings, ensureViewEmbeddings, loadPresentEmbeddings, loadViewEmbeddings } from '../ml/embeddings.ts';
 import { featureKey, modelDirFor } from '../ml/models.ts';
 import { requireUsableRun } from '../ml/predictions.ts';
 import { runDir } from '../ml/runs.ts';
@@ -93,20 +93,13 @@ export function startRobustness(ctx: CoreContext, runId: number): JobInfo {
 
     const clean = await ensureEmbeddings(db, pool, { backbone: run.backbone, featureKey: key, modelDir, view: 'center', targets: images }, { signal, onProgress: (p) => report(p.done) });
     done += images.length;
-    const loaded = loadEmbeddings(db, key, 'center', images.map((i) => i.sha256));
-    const tested = images.filter((_, i) => loaded.present[i]);
+    const { x: cleanX, dims, kept: tested } = loadPresentEmbeddings(db, key, 'center', images);
     if (!tested.length) throw new CoreError('io_error', `None of ${run.name}'s test images could be read (${clean.failed[0]?.path}: ${clean.failed[0]?.reason}).`);
     if (clean.failed.length) notes.push(`${clean.failed.length} test images could not be read and were left out.`);
-    const dims = loaded.dims;
     const targets = tested.map((i) => ({ imageId: i.imageId, sha256: i.sha256, views: 1 }));
 
     // Every set of embeddings goes to one prediction request: the head is loaded once.
     const sets: { x: Float32Array; truth: Int32Array }[] = [];
-    const cleanX = new Float32Array(tested.length * dims);
-    let row = 0;
-    images.forEach((_, i) => {
-      if (loaded.present[i]) cleanX.set(loaded.x.subarray(i * dims, (i + 1) * dims), row++ * dims);
-    });
     sets.push({ x: cleanX, truth: Int32Array.from(tested, (i) => i.classIndex) });
     for (const step of steps) {
       const made = await ensureViewEmbeddings(db, pool, { backbone: run.backbone, featureKey: key, modelDir, policy: step.policy, seed: CORRUPTION_SEED, targets }, { signal, onProgress: (p) => report(p.done) });

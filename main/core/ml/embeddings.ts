@@ -298,3 +298,25 @@ export function loadViewEmbeddings(
   });
   return { x: x.subarray(0, rows * dims), owner: owner.subarray(0, rows), rows };
 }
+
+/**
+ * The stored vectors of these items, compacted to the ones that have a vector: row r of `x`
+ * belongs to `kept[r]`, in the order given.
+ */
+export function loadPresentEmbeddings<T extends { sha256: string }>(
+  db: Database,
+  featureKey: string,
+  view: EmbedView,
+  items: readonly T[],
+): { x: Float32Array<ArrayBuffer>; dims: number; kept: T[] } {
+  const loaded = loadEmbeddings(db, featureKey, view, items.map((i) => i.sha256));
+  const kept = items.filter((_, i) => loaded.present[i]);
+  // loadEmbeddings allocates its own matrix: nothing else holds it.
+  if (kept.length === items.length) return { x: loaded.x as Float32Array<ArrayBuffer>, dims: loaded.dims, kept };
+  const x = new Float32Array(kept.length * loaded.dims);
+  let row = 0;
+  items.forEach((_, i) => {
+    if (loaded.present[i]) x.set(loaded.x.subarray(i * loaded.dims, (i + 1) * loaded.dims), row++ * loaded.dims);
+  });
+  return { x, dims: loaded.dims, kept };
+}

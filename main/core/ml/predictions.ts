@@ -14,7 +14,7 @@ import { applyLabels, labelGroups, type LabelGroup } from '../data/labels-store.
 import { predictionRunId } from '../data/gallery.ts';
 import { CoreError } from '../errors.ts';
 import { formatFromExtension, isSupportedFormat } from '../media/image-safety.ts';
-import { ensureEmbeddings, fromBlob, loadEmbeddings, toBlob } from './embeddings.ts';
+import { ensureEmbeddings, fromBlob, loadPresentEmbeddings, toBlob } from './embeddings.ts';
 import { featureKey, modelDirFor } from './models.ts';
 import { getRunRow, runClasses, runDir } from './runs.ts';
 import type { PredictOutcome } from './train-protocol.ts';
@@ -78,14 +78,8 @@ export async function runProbabilities<T extends { imageId: number; sha256: stri
     { signal: options.signal, onProgress: ({ done, total }) => options.onProgress?.(done, total) },
   );
   if (embedded.backendDetail) noteRuntime(embedded.backendDetail, pool.size);
-  const loaded = loadEmbeddings(db, key, 'center', targets.map((t) => t.sha256));
-  const predicted = targets.filter((_, i) => loaded.present[i]);
-  const x = new Float32Array(predicted.length * loaded.dims);
-  let row = 0;
-  targets.forEach((_, i) => {
-    if (loaded.present[i]) x.set(loaded.x.subarray(i * loaded.dims, (i + 1) * loaded.dims), row++ * loaded.dims);
-  });
-  const outcome = await runInTrainWorker<PredictOutcome>({ type: 'predict', runDir: dir, embeddings: { x, n: predicted.length, dims: loaded.dims } }, { signal: options.signal });
+  const { x, dims, kept: predicted } = loadPresentEmbeddings(db, key, 'center', targets);
+  const outcome = await runInTrainWorker<PredictOutcome>({ type: 'predict', runDir: dir, embeddings: { x, n: predicted.length, dims } }, { signal: options.signal });
   return { outcome, predicted };
 }
 
