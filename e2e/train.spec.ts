@@ -122,13 +122,27 @@ test('train from the UI: curves fill epoch by epoch, metrics, a second run to co
   await page.getByLabel('Batch size').fill('2');
   await page.getByLabel('Early-stopping patience').fill('0');
   await page.getByLabel('Epochs', { exact: true }).fill(String(RUN2_EPOCHS));
+  // A run of 24 cached images can finish in a few seconds: record what the page showed while it
+  // ran (Train disabled, a Cancel button) as it happens, instead of racing it with a look.
+  await page.evaluate(() => {
+    const seen = { trainDisabled: false, cancel: false };
+    (window as unknown as { seenWhileTraining: typeof seen }).seenWhileTraining = seen;
+    const look = () => {
+      for (const b of document.querySelectorAll('button')) {
+        const text = b.textContent?.trim();
+        if (text === 'Train' && b.disabled) seen.trainDisabled = true;
+        if (text === 'Cancel') seen.cancel = true;
+      }
+    };
+    new MutationObserver(look).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['disabled'] });
+  });
   await page.getByRole('button', { name: 'Train', exact: true }).click();
   await expect(panel.getByRole('heading', { name: 'Run 2' })).toBeVisible();
   await expect(chartRows(page, 'chart-loss').nth(2)).toBeAttached({ timeout: 60_000 });
-  await expect(page.getByRole('button', { name: 'Train', exact: true })).toBeDisabled();
-  await expect(page.getByRole('button', { name: 'Cancel', exact: true })).toBeVisible();
   await shot(page, testInfo, 'train-02-during');
   await expect(page.getByTestId('run-status')).toHaveText('done', { timeout: 120_000 });
+  const seen = await page.evaluate(() => (window as unknown as { seenWhileTraining: { trainDisabled: boolean; cancel: boolean } }).seenWhileTraining);
+  expect(seen, 'while the run trained, Train was disabled and Cancel offered').toEqual({ trainDisabled: true, cancel: true });
   await expect(chartRows(page, 'chart-loss')).toHaveCount(RUN2_EPOCHS);
 
   await page.getByRole('checkbox', { name: 'Compare Run 1' }).check();
