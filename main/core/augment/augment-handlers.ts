@@ -2,7 +2,6 @@
  * The contract's augmentation and rebalancing methods: the live preview, the per-class preview
  * of a run's plan, materialised copies and their removal.
  */
-import nodePath from 'node:path';
 import type { Database } from 'better-sqlite3';
 import type { AugmentPolicy, AugmentPreview, AugmentSettings } from '../../../shared/contract/augment.ts';
 import type { BalanceConfig, BalancePreview, ClassSplitCounts } from '../../../shared/contract/balance.ts';
@@ -10,19 +9,12 @@ import type { Handlers } from '../../../shared/contract/index.ts';
 import type { CoreContext } from '../context.ts';
 import { CoreError } from '../errors.ts';
 import { decodePool } from '../media/decode-pool.ts';
+import { imageSources } from '../media/media-files.ts';
 import { trainingSet } from '../ml/training.ts';
 import { removeDerived, startMaterialise } from './materialise.ts';
 import { planRun } from './run-plan.ts';
 
 export type AugmentMethods = 'augment.preview' | 'augment.materialise' | 'augment.removeDerived' | 'balance.preview';
-
-/** Every path an image was found at, its first path first. */
-export function imageSources(db: Database, imageId: number): { sha256: string; fileName: string; sources: string[] } {
-  const image = db.prepare('SELECT path, sha256 FROM images WHERE id = ?').get(imageId) as { path: string; sha256: string } | undefined;
-  if (!image) throw new CoreError('not_found', `There is no image ${imageId} in this project.`);
-  const others = db.prepare('SELECT path FROM image_paths WHERE image_id = ? AND path != ? ORDER BY added_at, path').pluck().all(imageId, image.path) as string[];
-  return { sha256: image.sha256, fileName: nodePath.basename(image.path), sources: [image.path, ...others] };
-}
 
 const dataUrl = (jpeg: Uint8Array) => `data:image/jpeg;base64,${Buffer.from(jpeg).toString('base64')}`;
 

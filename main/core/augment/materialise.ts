@@ -28,7 +28,7 @@ import { decodePool } from '../media/decode-pool.ts';
 import type { DecodedImage } from '../media/decode-protocol.ts';
 import { DEFAULT_LIMITS } from '../media/image-safety.ts';
 import { previewRelativePath, thumbRelativePath } from '../media/thumbnails.ts';
-import { imageSources } from './augment-handlers.ts';
+import { imageSources } from '../media/media-files.ts';
 
 /** The folder inside the data folder that holds the copies. */
 export const DERIVED_FOLDER = 'derived';

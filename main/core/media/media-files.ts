@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs/promises';
 import nodePath from 'node:path';
+import type { Database } from 'better-sqlite3';
 import type { CoreContext } from '../context.ts';
 import { CoreError } from '../errors.ts';
 import { decodePool } from './decode-pool.ts';
@@ -39,6 +40,14 @@ const rendering = new Map<string, Promise<MediaFile>>();
  * The thumbnail or preview of an image of the open project. Throws `not_found` for an id the
  * project does not have, or when none of the image's source files exists any more.
  */
+/** Every path an image was found at, its first path first. */
+export function imageSources(db: Database, imageId: number): { sha256: string; fileName: string; sources: string[] } {
+  const image = db.prepare('SELECT path, sha256 FROM images WHERE id = ?').get(imageId) as { path: string; sha256: string } | undefined;
+  if (!image) throw new CoreError('not_found', `There is no image ${imageId} in this project.`);
+  const others = db.prepare('SELECT path FROM image_paths WHERE image_id = ? AND path != ? ORDER BY added_at, path').pluck().all(imageId, image.path) as string[];
+  return { sha256: image.sha256, fileName: nodePath.basename(image.path), sources: [image.path, ...others] };
+}
+
 export async function resolveMedia(ctx: CoreContext, kind: MediaKind, imageId: number): Promise<MediaFile> {
   const store = ctx.requireStore();
   const image = Number.isSafeInteger(imageId)
@@ -51,11 +60,7 @@ export async function resolveMedia(ctx: CoreContext, kind: MediaKind, imageId: n
 
   let pending = rendering.get(outPath);
   if (!pending) {
-    const otherPaths = store.db
-      .prepare('SELECT path FROM image_paths WHERE image_id = ? AND path != ? ORDER BY added_at, path')
-      .pluck()
-      .all(imageId, image.path) as string[];
-    const sources = [image.path, ...otherPaths];
+    const { sources } = imageSources(store.db, imageId);
     pending = render(ctx, kind, image.sha256, sources, outPath).finally(() => rendering.delete(outPath));
     rendering.set(outPath, pending);
   }

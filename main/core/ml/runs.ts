@@ -19,7 +19,7 @@ import {
 } from '../../../shared/contract/index.ts';
 import { CoreError } from '../errors.ts';
 import type { Store } from '../store/open.ts';
-import { diagnose } from './train/diagnosis.ts';
+import { diagnose, isNonFiniteStop } from './train/diagnosis.ts';
 import { detectHealth } from './train/health.ts';
 
 interface RunRow {
@@ -249,7 +249,7 @@ function parseHealth(json: string): EpochHealth {
  * out) are not instability.
  */
 export function nonFiniteError(error: string | null): string | null {
-  return error && /^Training stopped in epoch \d+: /.test(error) ? error : null;
+  return isNonFiniteStop(error) ? error : null;
 }
 
 export function getRun(db: Database, runId: number, currentFingerprint: string): RunDetail {

@@ -9,6 +9,20 @@
  */
 import type { EpochMetrics, RunDiagnosis, RunPhase } from '../../../../shared/contract/training.ts';
 
+/**
+ * How the trainer's non-finite guard opens its message. A run keeps that message as its
+ * error, with other warnings (files left out, validation held out) after it; only this
+ * opening says training blew up, so the trainer writes it and isNonFiniteStop() reads it here.
+ */
+const STOPPED = 'Training stopped in epoch';
+export const stoppedIn = (epoch: number): string => `${STOPPED} ${epoch}: `;
+const STOPPED_PATTERN = new RegExp(`^${STOPPED} \\d+: `);
+
+/** Whether a run's error is the non-finite guard's (not a warning such as files left out). */
+export function isNonFiniteStop(error: string | null | undefined): boolean {
+  return !!error && STOPPED_PATTERN.test(error);
+}
+
 export interface DiagnosisCounts {
   /** Training images. */
   train: number;

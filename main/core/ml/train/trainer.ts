@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { EpochHealth, EpochMetrics, RunPhase, TrainConfig } from '../../../../shared/contract/training.ts';
 import { CoreError } from '../../errors.ts';
+import { stoppedIn } from './diagnosis.ts';
 import { SeededRandom } from './prng.ts';
 
 /** Examples in memory: row-major float32, one row of prod(shape) values per example. */
@@ -308,7 +309,7 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
           nonFinite = { epoch, what: 'loss' };
           const kept = config.restoreBest && best ? `from the best epoch (${bestEpoch})` : epochs.length > 0 ? `from epoch ${epochs.length}` : 'from before training';
           error =
-            `Training stopped in epoch ${epoch}: the loss became infinite or not a number, which usually means the learning rate (${rate(learningRate)}) is too high for this data. ` +
+            `${stoppedIn(epoch)}the loss became infinite or not a number, which usually means the learning rate (${rate(learningRate)}) is too high for this data. ` +
             `The model keeps its weights ${kept}. Try a learning rate 10 times lower, or the Adam optimizer.`;
           restore(allVariables, config.restoreBest && best ? best : lastGood!);
           break epochLoop;
@@ -323,7 +324,7 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
       if (valStats && !Number.isFinite(valStats.loss)) {
         nonFinite = { epoch, what: 'validation loss' };
         error =
-          `Training stopped in epoch ${epoch}: the validation loss became infinite or not a number, which usually means the learning rate (${rate(learningRate)}) is too high. ` +
+          `${stoppedIn(epoch)}the validation loss became infinite or not a number, which usually means the learning rate (${rate(learningRate)}) is too high. ` +
           `Try a learning rate 10 times lower.`;
         restore(allVariables, config.restoreBest && best ? best : lastGood!);
         break;
@@ -336,7 +337,7 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
           nonFinite = { epoch, what: 'weights' };
           const kept = config.restoreBest && best ? `from the best epoch (${bestEpoch})` : epochs.length > 0 ? `from epoch ${epochs.length}` : 'from before training';
           error =
-            `Training stopped in epoch ${epoch}: some of the model's weights became infinite or not a number, which usually means the learning rate (${rate(learningRate)}) is too high for this data. ` +
+            `${stoppedIn(epoch)}some of the model's weights became infinite or not a number, which usually means the learning rate (${rate(learningRate)}) is too high for this data. ` +
             `The model keeps its weights ${kept}. Try a learning rate 10 times lower, or gradient clipping.`;
           restore(allVariables, config.restoreBest && best ? best : lastGood!);
           break;
