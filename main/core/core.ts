@@ -18,6 +18,7 @@ import { cleanHandlers } from './clean/clean-handlers.ts';
 import { augmentHandlers } from './augment/augment-handlers.ts';
 import { exportRun } from './ml/export.ts';
 import { evalHandlers } from './eval/eval-handlers.ts';
+import { tuneHandlers } from './tune/tune-handlers.ts';
 import { resolveMedia, type MediaFile, type MediaKind } from './media/media-files.ts';
 
 /** The studio's behaviour, host-agnostic: hosts call `dispatch` and forward `events`. */
@@ -39,6 +40,7 @@ export class Core implements CoreContext {
       ...cleanHandlers(this),
       ...augmentHandlers(this),
       ...evalHandlers(this),
+      ...tuneHandlers(this),
       'export.run': ({ runId, dir }) => exportRun(this, runId, dir, options.host.appVersion),
     };
   }

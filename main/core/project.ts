@@ -7,6 +7,7 @@ import { CoreError } from './errors.ts';
 import { startImport } from './data/import-handlers.ts';
 import { recoverInterruptedJobs } from './jobs/manager.ts';
 import { recoverInterruptedRuns } from './ml/runs.ts';
+import { recoverInterruptedSearches } from './tune/search-job.ts';
 import { openStore, PROJECT_EXTENSION, type Store } from './store/open.ts';
 
 const RECENT_LIMIT = 10;
@@ -161,6 +162,7 @@ export function projectHandlers(
   function activate(store: Store): ProjectInfo {
     recoverInterruptedJobs(store.db);
     recoverInterruptedRuns(store);
+    recoverInterruptedSearches(store.db);
     setStore(store);
     const info = projectInfo(store);
     if (!info.isSample) recent.add(store.path);

@@ -75,6 +75,6 @@ describe('contract validation', () => {
     assert.ok(!isMethodName('labels.drop'));
     assert.ok(!isMethodName('toString'), 'inherited object keys are not methods');
     for (const name of Object.keys(methods)) assert.match(name, /^[a-z]+\.[a-zA-Z]+$/);
-    assert.deepEqual([...EVENT_NAMES].sort(), ['dataset.changed', 'findings.changed', 'history.changed', 'job.done', 'job.progress', 'project.changed', 'run.epoch', 'runs.changed']);
+    assert.deepEqual([...EVENT_NAMES].sort(), ['dataset.changed', 'findings.changed', 'history.changed', 'job.done', 'job.progress', 'project.changed', 'run.epoch', 'runs.changed', 'tune.changed']);
   });
 });

@@ -38,12 +38,14 @@ import {
   type RobustnessReport,
   type RunCalibration,
 } from './evaluation.ts';
+import { tuneStartSchema, type TuneDetail, type TuneSummary } from './tune.ts';
 
 export * from './training.ts';
 export * from './cleaning.ts';
 export * from './augment.ts';
 export * from './balance.ts';
 export * from './evaluation.ts';
+export * from './tune.ts';
 
 // ---------- shared vocabulary ----------
 
@@ -196,7 +198,7 @@ export interface HistoryState {
   redoLabel: string | null;
 }
 
-export type JobKind = 'import' | 'embed' | 'train' | 'predict' | 'download' | 'clean' | 'augment' | 'robustness' | 'crossval';
+export type JobKind = 'import' | 'embed' | 'train' | 'predict' | 'download' | 'clean' | 'augment' | 'robustness' | 'crossval' | 'tune';
 export type JobStatus = 'running' | 'done' | 'failed' | 'cancelled';
 
 export interface JobInfo {
@@ -519,6 +521,20 @@ export const methods = {
       })
       .strict(),
   ),
+  /**
+   * Auto-tune: a hyperparameter search on cached embeddings, scored on validation only, as a
+   * job. Trials are stored as they finish (event 'tune.changed'); the search can be resumed.
+   */
+  'tune.start': result<{ jobId: string; searchId: number }>()(tuneStartSchema),
+  'tune.list': result<TuneSummary[]>()(none),
+  'tune.get': result<TuneDetail>()(z.object({ searchId: id }).strict()),
+  /** Continues a paused, interrupted or failed search where its last trial ended. */
+  'tune.resume': result<{ jobId: string }>()(z.object({ searchId: id }).strict()),
+  /** Stops a running search; it keeps its trials and can be resumed. */
+  'tune.cancel': result<{ cancelled: boolean }>()(z.object({ searchId: id }).strict()),
+  /** Trains an ordinary run with a trial's settings (default: the best trial). */
+  'tune.promote': result<{ jobId: string; runId: number }>()(z.object({ searchId: id, trial: z.number().int().min(0).optional() }).strict()),
+  'tune.delete': result<{ deleted: boolean }>()(z.object({ searchId: id }).strict()),
 } as const;
 
 export type Methods = typeof methods;
@@ -544,6 +560,8 @@ export interface Events {
   'runs.changed': { runId: number | null };
   /** Findings were added, removed or changed state. */
   'findings.changed': { reason: string };
+  /** A search started, finished a trial, or ended. */
+  'tune.changed': { searchId: number };
 }
 export type EventName = keyof Events;
 /** An event on the wire; checking `event` narrows `data`. */
@@ -619,6 +637,7 @@ export const EVENT_NAMES: EventName[] = [
   'run.epoch',
   'runs.changed',
   'findings.changed',
+  'tune.changed',
 ];
 
 export { IPC_EVENT_CHANNEL, IPC_INVOKE_CHANNEL, MEDIA_SCHEME, METHOD_NAMES } from './names.ts';

@@ -72,6 +72,13 @@ export const METHOD_NAMES = [
   'runs.setCalibration',
   'report.write',
   'health.report',
+  'tune.start',
+  'tune.list',
+  'tune.get',
+  'tune.resume',
+  'tune.cancel',
+  'tune.promote',
+  'tune.delete',
 ] as const satisfies readonly MethodName[];
 
 export const IPC_INVOKE_CHANNEL = 'seedbed:invoke';

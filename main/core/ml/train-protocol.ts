@@ -9,6 +9,8 @@ import type { ExplainOutcome, ExplainRequest } from '../eval/explain-compute.ts'
 export type { ExplainOutcome, ExplainRequest };
 import type { CrossValidationOutcome, CrossValidationRequest, FgsmOutcome, FgsmRequest } from '../eval/eval-worker.ts';
 export type { CrossValidationOutcome, CrossValidationRequest, FgsmOutcome, FgsmRequest };
+import type { TrialOutcome, TrialRequest } from '../tune/run-search.ts';
+export type { TrialOutcome, TrialRequest };
 
 /** Row-major examples: n rows of `dims` floats, with their class index. */
 export interface ExampleSet {
@@ -50,7 +52,7 @@ export interface PredictRequest {
 }
 
 /** Cleaning analysis (near-duplicates, outliers, label issues): see clean/analyse.ts. */
-export type WorkerRequest = TrainRequest | PredictRequest | AnalyseRequest | FgsmRequest | CrossValidationRequest | ExplainRequest;
+export type WorkerRequest = TrainRequest | PredictRequest | AnalyseRequest | FgsmRequest | CrossValidationRequest | ExplainRequest | TrialRequest;
 
 export interface TrainOutcome {
   epochs: EpochMetrics[];
@@ -77,5 +79,5 @@ export interface PredictOutcome {
 export type WorkerMessage =
   | { type: 'epoch'; epoch: EpochMetrics; plannedEpochs: number; bestEpoch: { phase: 'head' | 'finetune'; epoch: number } | null }
   | { type: 'progress'; stage: string; done: number; total: number }
-  | { type: 'done'; outcome: TrainOutcome | PredictOutcome | (AnalyseOutcome & { backend: string }) | FgsmOutcome | CrossValidationOutcome | ExplainOutcome }
+  | { type: 'done'; outcome: TrainOutcome | PredictOutcome | (AnalyseOutcome & { backend: string }) | FgsmOutcome | CrossValidationOutcome | ExplainOutcome | TrialOutcome }
   | { type: 'error'; message: string };

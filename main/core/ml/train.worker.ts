@@ -19,6 +19,7 @@ import { evaluate } from './train/metrics.ts';
 import { predictProbabilities, trainClassifier, type Examples } from './train/trainer.ts';
 import { analyse } from '../clean/analyse.ts';
 import { explainInWorker } from '../eval/explain-compute.ts';
+import { runTrial, type TrialOutcome, type TrialRequest } from '../tune/run-search.ts';
 import { crossValidate, fgsmAccuracy, type CrossValidationOutcome, type CrossValidationRequest, type FgsmOutcome, type FgsmRequest } from '../eval/eval-worker.ts';
 import type { AnalyseOutcome, AnalyseRequest, ExampleSet, PredictOutcome, PredictRequest, TrainOutcome, TrainRequest, WorkerMessage, WorkerRequest } from './train-protocol.ts';
 
@@ -254,6 +255,12 @@ async function evaluationRequest(req: FgsmRequest | CrossValidationRequest): Pro
   return { ...(await crossValidate(req, progress('Training folds'))), backend: choice.detail };
 }
 
+/** One trial of a hyperparameter search: tune/run-search.ts. */
+async function trialRequest(req: TrialRequest): Promise<TrialOutcome> {
+  const choice = await chooseBackend();
+  return { ...(await runTrial(req)), backend: choice.detail };
+}
+
 port.on('message', (request: WorkerRequest) => {
   // Grad-CAM and occlusion (eval/explain-compute.ts): answered on their own, before the other kinds.
   if (request.type === 'explain') {
@@ -263,7 +270,8 @@ port.on('message', (request: WorkerRequest) => {
     );
     return;
   }
-  const work: Promise<TrainOutcome | PredictOutcome | (AnalyseOutcome & { backend: string }) | FgsmOutcome | CrossValidationOutcome> =
+  const work: Promise<TrainOutcome | PredictOutcome | (AnalyseOutcome & { backend: string }) | FgsmOutcome | CrossValidationOutcome | TrialOutcome> =
+    request.type === 'tune-trial' ? trialRequest(request) :
     request.type === 'fgsm' || request.type === 'crossval' ? evaluationRequest(request) :
     request.type === 'train' ? train(request) : request.type === 'predict' ? predict(request) : analyseRequest(request);
   work.then(

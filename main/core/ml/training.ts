@@ -7,7 +7,7 @@
 import os from 'node:os';
 import type { Database } from 'better-sqlite3';
 import nodePath from 'node:path';
-import { DEFAULT_TRAIN_CONFIG, type TrainConfig, type TrainConfigPatch } from '../../../shared/contract/index.ts';
+import type { TrainConfig, TrainConfigPatch } from '../../../shared/contract/index.ts';
 import type { CoreContext } from '../context.ts';
 import { assignSplits, splitCounts, splitFingerprint } from '../data/splits.ts';
 import { CoreError } from '../errors.ts';
@@ -21,6 +21,10 @@ import { createRun, endRun, finishRun, nonFiniteError, recordEpoch, runDir, setR
 import type { ExampleSet, TrainOutcome, TrainRequest } from './train-protocol.ts';
 import { CancelledError, runInTrainWorker } from './train-runner.ts';
 import { backendLabel, noteRuntime } from './runtime-info.ts';
+
+import { resolveConfig } from './train/resolve-config.ts';
+
+export { resolveConfig };
 
 export function embedPool(ctx: CoreContext): EmbedPool {
   return ctx.jobs.shared('embed-pool', () => new EmbedPool({ size: ctx.options.workers ?? os.availableParallelism() }));
@@ -72,7 +76,7 @@ export function trainingSet(db: Database): { classes: RunClass[]; images: Labell
   return { classes, images };
 }
 
-function exampleSet(rows: Labelled[], x: Float32Array, dims: number, rowOf: Map<string, number>): ExampleSet {
+export function exampleSet(rows: Labelled[], x: Float32Array, dims: number, rowOf: Map<string, number>): ExampleSet {
   const out = new Float32Array(rows.length * dims);
   const y = new Int32Array(rows.length);
   rows.forEach((r, i) => {
@@ -83,12 +87,8 @@ function exampleSet(rows: Labelled[], x: Float32Array, dims: number, rowOf: Map<
   return { x: out, n: rows.length, dims, y };
 }
 
-/**
- * The full config of a run from what was sent. `balance` decides the class weights; a client
- * that only sends the older `classWeights` gets the matching strategy.
- */
 /** The training examples followed by the augmented view rows, each with its image's class. */
-function withViews(set: ExampleSet, views: { x: Float32Array; owner: Int32Array; rows: number }, classOfTarget: number[]): ExampleSet {
+export function withViews(set: ExampleSet, views: { x: Float32Array; owner: Int32Array; rows: number }, classOfTarget: number[]): ExampleSet {
   if (!views.rows) return set;
   const x = new Float32Array((set.n + views.rows) * set.dims);
   x.set(set.x);
@@ -97,16 +97,6 @@ function withViews(set: ExampleSet, views: { x: Float32Array; owner: Int32Array;
   y.set(set.y);
   views.owner.forEach((t, r) => (y[set.n + r] = classOfTarget[t]!));
   return { x, n: set.n + views.rows, dims: set.dims, y };
-}
-
-export function resolveConfig(patch: TrainConfigPatch): TrainConfig {
-  const given = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as TrainConfigPatch;
-  const config = { ...DEFAULT_TRAIN_CONFIG, ...given } as TrainConfig;
-  if (!given.balance && given.classWeights) config.balance = { strategy: given.classWeights === 'balanced' ? 'weights' : 'none' };
-  const weighs = config.balance.strategy === 'weights' || config.balance.strategy === 'oversample+weights';
-  config.classWeights = weighs ? 'balanced' : 'none';
-  if (!config.augment.policy) config.augment = { policy: null, views: 0 };
-  return config;
 }
 
 export function startTraining(ctx: CoreContext, patch: TrainConfigPatch): { jobId: string; runId: number } {

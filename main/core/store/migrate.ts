@@ -7,6 +7,7 @@ import { migration0005 } from './migrations/0005-findings.ts';
 import { migration0006 } from './migrations/0006-augment.ts';
 import { migration0007 } from './migrations/0007-evaluation.ts';
 import { migration0008 } from './migrations/0008-epoch-health.ts';
+import { migration0009 } from './migrations/0009-searches.ts';
 
 export interface Migration {
   version: number;
@@ -16,7 +17,7 @@ export interface Migration {
 }
 
 /** Every migration, in order. Append new ones; never edit a released one. */
-export const MIGRATIONS: readonly Migration[] = [migration0001, migration0002, migration0003, migration0004, migration0005, migration0006, migration0007, migration0008];
+export const MIGRATIONS: readonly Migration[] = [migration0001, migration0002, migration0003, migration0004, migration0005, migration0006, migration0007, migration0008, migration0009];
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
 export class ProjectTooNewError extends Error {

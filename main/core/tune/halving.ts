@@ -82,6 +82,11 @@ export type ProposePoint = (context: { trialIndex: number; trials: readonly Halv
 export interface Halving {
   /** The next trial to run, or null when none can start until a report arrives, or the search is done. */
   next(propose?: ProposePoint): TrialAsk | null;
+  /**
+   * Asks issued but not reported, as they were asked: after a restore, the trials that were
+   * running when the state was stored, to be run again before anything new.
+   */
+  pending(): TrialAsk[];
   /** Records the validation score of a trial's latest ask. */
   report(trialId: number, score: number): void;
   /** True when the trial budget is spent and every rung has reported. */
@@ -194,6 +199,17 @@ export function restoreHalving(stored: HalvingState): Halving {
       }
       if (bracket.issued < bracket.members.length) return ask(trialById(bracket.members[bracket.issued]!), bracket);
       return null;
+    },
+
+    pending() {
+      return s.trials.flatMap((trial) => {
+        const last = trial.results[trial.results.length - 1];
+        if (!last || last.done) return [];
+        const previous = trial.results[trial.results.length - 2];
+        const ask: TrialAsk = { trialId: trial.id, epochs: last.epochs, previousEpochs: previous?.epochs ?? 0, rung: last.rung, bracket: trial.bracket };
+        if (trial.point) ask.point = [...trial.point];
+        return [ask];
+      });
     },
 
     report(trialId, score) {
