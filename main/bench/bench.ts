@@ -10,9 +10,11 @@
  *     precision and recall per detector, and the time of all detectors on cached embeddings;
  *   - augmentation and rebalancing: K augmented views versus K × one view; with "trash" cut to
  *     30 training images, macro-F1 and trash recall per strategy (augment-bench.ts);
+ *   - auto-tune: three 50-trial searches (seeds 1–3) against the default settings on test
+ *     macro-F1, and a learning rate of 10 against the NaN guard (tune-bench.ts);
  *   - peak RSS of the whole process (worker threads included).
  * Options: --data DIR (default ../shared/data/trashnet), --rows N (default 50000), --json FILE,
- * --only foundation|learning|cleaning|augment, --outliers DIR (default ../shared/data/chest_xray), --models DIR (default SEEDBED_MODELS_DIR or ../shared/models).
+ * --only foundation|learning|cleaning|augment|tune, --outliers DIR (default ../shared/data/chest_xray), --models DIR (default SEEDBED_MODELS_DIR or ../shared/models).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -25,6 +27,7 @@ import { jobEnded, unwrap } from '../core/core-calls.ts';
 import { benchCleaning, printCleaning } from './clean-bench.ts';
 import { benchEmbeddings } from './embed-bench.ts';
 import { benchAugment, printAugment } from './augment-bench.ts';
+import { benchTune, printTune } from './tune-bench.ts';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
 const argv = process.argv.slice(2);
@@ -305,7 +308,13 @@ try {
     results.augment = a;
     printAugment(a);
   }
-  if (only === 'learning' || only === 'cleaning' || only === 'augment') {
+  if (only === 'all' || only === 'tune') {
+    console.log(`\nAuto-tune on ${path.basename(dataDir)}: 50-trial searches against the default settings, and a learning rate of 10`);
+    const t = await benchTune(dir, { trashnet: dataDir, sampleDir: path.join(root, 'resources', 'sample') });
+    results.tune = t;
+    printTune(t);
+  }
+  if (only === 'learning' || only === 'cleaning' || only === 'augment' || only === 'tune') {
     const peakRssMb = process.resourceUsage().maxRSS / 1024;
     console.log(`\nPeak RSS: ${peakRssMb.toFixed(0)} MB`);
     if (jsonOut) {

@@ -9,6 +9,7 @@ import { runClean } from './clean-command.ts';
 import { runExport, runPredict, runTrain } from './ml-commands.ts';
 import { runServe } from './serve-command.ts';
 import { runEvaluate, runReport } from './eval-command.ts';
+import { runTune } from './tune-command.ts';
 import { CliFailure, writeFully } from './session.ts';
 
 export const EXIT_OK = 0;
@@ -20,6 +21,7 @@ const RUNNERS: Record<string, (args: ParsedArgs) => Promise<number>> = {
   info: runInfo,
   clean: runClean,
   train: runTrain,
+  tune: runTune,
   predict: runPredict,
   evaluate: runEvaluate,
   report: runReport,

@@ -208,4 +208,33 @@ export const cleanCommand: CommandSpec = {
   ],
 };
 
-export const COMMANDS: CommandSpec[] = [importCommand, infoCommand, cleanCommand, trainCommand, predictCommand, evaluateCommand, reportCommand, exportCommand, serveCommand];
+export const tuneCommand: CommandSpec = {
+  name: 'tune',
+  summary: 'Auto-tune: try many training settings and find the best for this project.',
+  options: [
+    projectOption,
+    { name: 'trials', value: 'N', help: 'How many different settings to try (default 50). Most are stopped after a few epochs when others do clearly better.' },
+    { name: 'minutes', value: 'M', help: 'Search for about M minutes instead of a number of trials (the trials running then finish).' },
+    { name: 'seed', value: 'N', help: 'A number that fixes every random choice of the search, so it can be repeated exactly. Default 1.' },
+    { name: 'backbone', value: 'ID[,ID…]', help: 'The pretrained network(s) to try. Default: the best one on this computer. Each extra one summarises the images first (a few minutes).' },
+    { name: 'augment', value: 'PRESET|FILE.json', help: 'Also try training on augmented views of the images (natural, microscopy, documents, xray or a policy file), besides none. The views are summarised first (minutes).' },
+    { name: 'views', value: 'K', help: 'Augmented views per image with --augment (default 2).' },
+    { name: 'config', value: 'FILE.json', help: 'Settings to start from (as `seedbed train --config` takes them); the search tries them first and varies the rest.' },
+    { name: 'resume', value: 'ID', help: 'Go on with a search that was stopped (its number, as printed when it stopped), instead of starting one.' },
+    { name: 'save', value: 'FILE.json', help: 'Write the best settings to this file, ready for `seedbed train --config FILE.json`.' },
+    { name: 'train', help: 'When the search ends, train a normal run with the best settings (tested on the test images, like `seedbed train`).' },
+    { name: 'json', help: 'Print one JSON object (search, trials, best settings) instead of a table (for scripts).' },
+  ],
+  description: [
+    'A search tries settings of the small classifier that learns from the pretrained network\'s summaries of your images: learning rate, dropout, L2 weight decay, hidden units, batch size, label smoothing and class weighting (and augmentation and backbones when asked). The first trial is always the settings you start from.',
+    'Each trial trains on the training images and is judged only on the validation images, by macro-F1 (every class counts the same); the test images are never used, so they still tell honestly how good the final model is. Trials start with 3 epochs; the best third go on to 9, and the best third of those to 27 (successive halving). After the first trials, new settings are proposed where good ones were found (TPE).',
+    'The search is kept in the project, trial by trial: Ctrl+C stops it, and --resume goes on from the last finished trial. The studio\'s Train view shows the same searches, with a chart of the score against each setting.',
+  ],
+  examples: [
+    { command: 'seedbed tune --project birds.seedbed', explains: 'Tries 50 settings (a few minutes) and prints them, best first, with the best settings.' },
+    { command: 'seedbed tune --project birds.seedbed --minutes 10 --save best.json && seedbed train --project birds.seedbed --config best.json', explains: 'Searches for 10 minutes, then trains a run with what it found.' },
+    { command: 'seedbed tune --project birds.seedbed --resume 2 --train', explains: 'Finishes search 2 and trains a run with its best settings.' },
+  ],
+};
+
+export const COMMANDS: CommandSpec[] = [importCommand, infoCommand, cleanCommand, trainCommand, tuneCommand, predictCommand, evaluateCommand, reportCommand, exportCommand, serveCommand];

@@ -35,7 +35,7 @@ export interface TrainSummary {
   plan: RunPlan | null;
 }
 
-function wholeNumber(args: ParsedArgs, name: string, command: string, min: number, max: number): number | undefined {
+export function wholeNumber(args: ParsedArgs, name: string, command: string, min: number, max: number): number | undefined {
   const raw = args.values[name];
   if (raw === undefined) return undefined;
   const n = Number(raw);
@@ -105,11 +105,11 @@ function metricsTable(m: SplitMetrics): string[] {
 }
 
 /** --augment: none, a preset name, or a policy JSON file (checked with the contract's schema). */
-function readAugmentPolicy(value: string | undefined): AugmentPolicy | null {
+export function readAugmentPolicy(value: string | undefined, command = 'train'): AugmentPolicy | null {
   if (value === undefined || value === 'none') return null;
   if ((AUGMENT_PRESET_NAMES as readonly string[]).includes(value)) return AUGMENT_PRESETS[value as AugmentPresetName];
   if (!value.toLowerCase().endsWith('.json')) {
-    throw new UsageError(`--augment takes none, one of ${AUGMENT_PRESET_NAMES.join(', ')}, or a .json policy file, not "${value}".`, 'train');
+    throw new UsageError(`--augment takes none, one of ${AUGMENT_PRESET_NAMES.join(', ')}, or a .json policy file, not "${value}".`, command);
   }
   let raw: unknown;
   try {
@@ -128,7 +128,7 @@ function readAugmentPolicy(value: string | undefined): AugmentPolicy | null {
 }
 
 /** --config: training settings from a JSON file, checked with the contract's schema. */
-function readConfigFile(file: string): TrainConfigPatch {
+export function readConfigFile(file: string): TrainConfigPatch {
   let raw: unknown;
   try {
     raw = JSON.parse(fs.readFileSync(file, 'utf8'));
