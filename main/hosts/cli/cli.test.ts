@@ -440,4 +440,44 @@ describe('seedbed train, predict and export', () => {
     assert.equal(badSettings.code, 1);
     assert.match(badSettings.stderr, /The training settings in .*settings\.json do not work: .*dropuot/);
   });
+
+  test('tune --json searches on validation only, --save writes settings train --config accepts, --train trains them; wrong budgets exit 2', { skip }, async () => {
+    const saved = nodePath.join(own, 'best.json');
+    const run = await seedbed(['tune', '--project', project, '--backbone', 'mobilenet_v1_0.25_224', '--trials', '4', '--seed', '3', '--save', saved, '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    const out = JSON.parse(run.stdout) as {
+      searchId: number;
+      status: string;
+      trials: { trial: number; state: string; epochs: number; score: number | null; values: Record<string, string> }[];
+      best: { trial: number; score: number };
+      bestConfig: Record<string, unknown>;
+      runId: number | null;
+    };
+    assert.deepEqual(Object.keys(out).sort(), ['baseline', 'best', 'bestConfig', 'runId', 'searchId', 'seconds', 'status', 'trials']);
+    assert.equal(out.status, 'done');
+    assert.equal(out.trials.length, 4, 'four trials');
+    assert.equal(out.trials[0]!.values.learningRate, '0.001', 'the first trial is the default settings');
+    assert.ok(out.trials.every((t) => t.score === null || (t.score >= 0 && t.score <= 1)), 'scores are validation macro-F1 values');
+    assert.equal(out.runId, null, 'no run without --train');
+    const written = JSON.parse(fs.readFileSync(saved, 'utf8')) as Record<string, unknown>;
+    assert.deepEqual(written, out.bestConfig, '--save writes the best settings');
+    const trained = await seedbed(['train', '--project', project, '--config', saved, '--epochs', '3', '--json']);
+    assert.equal(trained.code, 0, `train --config takes the saved settings: ${trained.stderr}`);
+
+    const text = await seedbed(['tune', '--project', project, '--resume', String(out.searchId)]);
+    assert.equal(text.code, 1, 'a finished search cannot be resumed');
+    assert.match(text.stderr, /has finished: its budget is spent/);
+    const both = await seedbed(['tune', '--project', project, '--trials', '3', '--minutes', '2']);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /Give --trials or --minutes, not both/);
+    const resumeAndSeed = await seedbed(['tune', '--project', project, '--resume', '1', '--seed', '2']);
+    assert.equal(resumeAndSeed.code, 2);
+    assert.match(resumeAndSeed.stderr, /--resume goes on with a search as it was started/);
+    const small = await seedbed(['tune', '--project', project, '--backbone', 'mobilenet_v1_0.25_224', '--trials', '2', '--train']);
+    assert.equal(small.code, 0, small.stderr);
+    assert.match(small.stdout, /Search 2: 2 trials in .*, judged on \d+ validation images/);
+    assert.match(small.stdout, /Best: trial \d, validation macro-F1 \d+\.\d% after 27 epochs/);
+    assert.match(small.stdout, /Trained run \d+ with them/);
+    assertNoStack(small.stdout + small.stderr);
+  });
 });
