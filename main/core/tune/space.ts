@@ -213,7 +213,9 @@ export function valueLabel(param: SearchParam, value: unknown): string {
   }
   if (typeof value !== 'number') return String(value);
   if (param.kind === 'int') return String(value);
-  return Number(value.toPrecision(3)).toString();
+  // Two significant figures, small numbers as 7.2e-4: the way the studio's table and plot show them.
+  if (value !== 0 && Math.abs(value) < 1e-3) return value.toExponential(1);
+  return Number(value.toPrecision(2)).toString();
 }
 
 /** JSON with object keys sorted, so equal values compare equal whatever their key order. */

@@ -9,6 +9,7 @@ import { runtime } from './runtime.svelte.ts';
 import { attempt, toasts } from './toasts.svelte.ts';
 import { CleanState } from './clean.svelte.ts';
 import { TrainState } from './train.svelte.ts';
+import { TuneState } from './tune.svelte.ts';
 import { BalanceState } from './balance.svelte.ts';
 import { EvaluateState } from './evaluate.svelte.ts';
 
@@ -29,6 +30,7 @@ class AppState {
   clean = $state.raw<CleanState | null>(null);
   balance = $state.raw<BalanceState | null>(null);
   evaluate = $state.raw<EvaluateState | null>(null);
+  tune = $state.raw<TuneState | null>(null);
   /** Which screen of the open project shows. */
   view = $state<ViewName>('dataset');
   recent = $state.raw<string[]>([]);
@@ -52,6 +54,7 @@ class AppState {
       this.evaluate?.onDatasetChanged();
     });
     api.on('findings.changed', () => this.clean?.scheduleRefresh());
+    api.on('tune.changed', ({ searchId }) => this.tune?.onChanged(searchId));
     api.on('run.epoch', (event) => this.train?.onEpoch(event));
     api.on('runs.changed', ({ runId }) => {
       void this.train?.onRunsChanged(runId);
@@ -72,6 +75,7 @@ class AppState {
       this.clean?.onJobDone(job);
       this.balance?.onJobDone(job);
       this.evaluate?.onJobDone(job);
+      this.tune?.onJobDone(job);
       this.dataset?.scheduleRefresh();
       if (job.kind !== 'import') void runtime.refresh();
     });
@@ -97,7 +101,7 @@ class AppState {
       if (project) {
         const [history] = await Promise.all([api.call('history.state'), jobs.load()]);
         this.history = history;
-        await Promise.all([this.dataset?.refresh(), this.train?.load(), this.clean?.refresh(), runtime.refresh()]);
+        await Promise.all([this.dataset?.refresh(), this.train?.load(), this.clean?.refresh(), this.tune?.load(), runtime.refresh()]);
       }
     } catch (err) {
       toasts.error(err);
@@ -113,6 +117,7 @@ class AppState {
     this.clean?.dispose();
     this.balance?.dispose();
     this.evaluate?.dispose();
+    this.tune?.dispose();
     this.view = 'dataset';
     this.history = NO_HISTORY;
     jobs.clear();
@@ -123,6 +128,7 @@ class AppState {
       this.clean = null;
       this.balance = null;
       this.evaluate = null;
+      this.tune = null;
       void attempt(async () => (this.recent = await api.call('project.recent')));
       document.title = 'Seedbed';
       return;
@@ -144,8 +150,10 @@ class AppState {
     this.clean = clean;
     this.balance = new BalanceState(info, train);
     this.evaluate = new EvaluateState(info, train);
+    const tune = new TuneState(info, train, { showTrain: () => (this.view = 'train'), trainShown: () => this.view === 'train' });
+    this.tune = tune;
     void attempt(async () => {
-      const [history] = await Promise.all([api.call('history.state'), jobs.load(), dataset.load(), train.load(), clean.load(), runtime.refresh()]);
+      const [history] = await Promise.all([api.call('history.state'), jobs.load(), dataset.load(), train.load(), clean.load(), tune.load(), runtime.refresh()]);
       this.history = history;
     });
   }
