@@ -140,10 +140,11 @@ export async function benchTune(dir: string, o: { trashnet: string; sampleDir: s
 export function printTune(t: TuneFigures): void {
   const pct = (x: number | null) => (x === null ? '–' : (x * 100).toFixed(1));
   console.log(`  ${t.images} images · ${t.backbone} · embeddings first: ${t.embedSeconds.toFixed(1)} s (not counted below)`);
-  console.log(`  seed  search s  trials  lanes  best val F1  default val F1  tuned test F1  default test F1`);
+  console.log(`  macro-F1 in %: "search" columns are the search's own trials (head only, 27 epochs); "run" columns are the runs trained afterwards (60 epochs, early stopping)`);
+  console.log(`  seed  search s  trials  lanes  search best val  search default val  run tuned val  run default val  run tuned test  run default test`);
   for (const s of t.seeds) {
     console.log(
-      `  ${String(s.seed).padStart(4)}  ${s.searchSeconds.toFixed(1).padStart(8)}  ${String(s.trials).padStart(6)}  ${String(s.lanes).padStart(5)}  ${pct(s.bestVal).padStart(11)}  ${pct(s.baselineVal).padStart(14)}  ${pct(s.tunedTest).padStart(13)}  ${pct(s.defaultTest).padStart(15)}`,
+      `  ${String(s.seed).padStart(4)}  ${s.searchSeconds.toFixed(1).padStart(8)}  ${String(s.trials).padStart(6)}  ${String(s.lanes).padStart(5)}  ${pct(s.bestVal).padStart(15)}  ${pct(s.baselineVal).padStart(18)}  ${pct(s.tunedVal).padStart(13)}  ${pct(s.defaultVal).padStart(15)}  ${pct(s.tunedTest).padStart(14)}  ${pct(s.defaultTest).padStart(16)}`,
     );
   }
   const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;

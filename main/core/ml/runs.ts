@@ -259,7 +259,7 @@ export function getRun(db: Database, runId: number, currentFingerprint: string):
   const head = epochs.filter((e) => e.phase === 'head');
   const best = summary.bestEpoch?.phase === 'head' ? summary.bestEpoch.epoch : head.length ? head[head.length - 1]!.epoch : null;
   const trainingError = nonFiniteError(summary.error);
-  const diagnosis = head.length ? diagnose(head, best, { ...counts, classes: summary.classes.length }, trainingError) : null;
+  const diagnosis = head.length ? diagnose(head, best, { ...counts, classes: summary.classes.length, optimizer: summary.config.optimizer }, trainingError) : null;
   const health = summary.status === 'done' || summary.status === 'failed' ? detectHealth({ epochs, config: summary.config, diagnosis, trainingError }) : [];
   return { ...summary, epochs, diagnosis, health };
 }

@@ -231,9 +231,15 @@ export function restoreHalving(stored: HalvingState): Halving {
         return;
       }
       const keep = Math.max(1, Math.floor(members.length / s.eta));
-      bracket.members = rank(members, bracket.rung)
+      // A diverged trial never goes on, even when too few others scored to fill the places.
+      const promoted = rank(members, bracket.rung)
         .slice(0, keep)
-        .map((t) => t.id);
+        .filter((t) => t.results.some((r) => r.rung === bracket.rung && r.score !== null));
+      if (!promoted.length) {
+        bracket.finished = true;
+        return;
+      }
+      bracket.members = promoted.map((t) => t.id);
       bracket.rung++;
       bracket.issued = 0;
     },

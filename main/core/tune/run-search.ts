@@ -76,6 +76,11 @@ export function augmentKey(augment: TrainConfig['augment']): string {
   return augment.policy && augment.views > 0 ? JSON.stringify([augment.policy.ops, augment.views]) : '';
 }
 
+/** The base's own values of the settings a search varies: trial 0's patch. */
+export function baseSettings(space: SearchSpace, base: TrainConfig): TrainConfigPatch {
+  return Object.fromEntries(space.map((p) => [p.key, structuredClone(base[p.key])])) as TrainConfigPatch;
+}
+
 /** The base config changed by a trial's patch, with its rung's epochs. */
 export function trialConfig(base: TrainConfig, patch: TrainConfigPatch, epochs: number): TrainConfig {
   // Trials train the head only: fine-tuning would decode every image again for each trial.
@@ -136,8 +141,10 @@ export async function searchLoop(o: SearchLoopOptions): Promise<'budget' | 'time
   const topEpochs = o.state.rungEpochs[o.state.rungEpochs.length - 1]!;
   const dims = dimensionsOf(o.space);
   const sampler = createTpeSampler(dims, { seed: o.seed, startupTrials: Math.max(10, dims.length + 1) });
-  // Trial 0 is the starting settings; a setting outside the space's values sits mid-range.
+  // Trial 0 is the starting settings, exactly (the sampler sees them at their nearest point;
+  // a setting outside the space's values sits mid-range).
   const basePoint = patchToPoint(o.space, o.base).map((u) => u ?? 0.5);
+  const basePatch = baseSettings(o.space, o.base);
   const propose = ({ trialIndex }: { trialIndex: number }): number[] => {
     if (trialIndex === 0) return basePoint;
     const state = halving.state();
@@ -154,15 +161,22 @@ export async function searchLoop(o: SearchLoopOptions): Promise<'budget' | 'time
     const p: Promise<void> = work.catch((error: unknown) => void (failure ??= { error })).finally(() => running.delete(p));
     running.add(p);
   };
-  if (o.baseline) {
-    track(o.train(trialConfig(o.base, {}, topEpochs)).then(({ rung, error }) => o.onBaseline(rung, error)));
-  }
+  // The starting settings at full length, for comparison: trained when a lane would otherwise
+  // wait (a rung waiting for its last trials), or at the end.
+  let baselineDue = o.baseline;
   for (;;) {
     if (o.timeLeftMs !== null && performance.now() - started >= o.timeLeftMs) timeUp = true;
     while (!failure && !timeUp && running.size < o.lanes) {
       const ask = queue.shift() ?? halving.next(propose);
-      if (!ask) break;
-      const patch = pointToPatch(o.space, ask.point ?? basePoint);
+      if (!ask) {
+        if (baselineDue) {
+          baselineDue = false;
+          track(o.train(trialConfig(o.base, {}, topEpochs)).then(({ rung, error }) => o.onBaseline(rung, error)));
+          continue;
+        }
+        break;
+      }
+      const patch = ask.trialId === 0 ? basePatch : pointToPatch(o.space, ask.point ?? basePoint);
       track(
         o.train(trialConfig(o.base, patch, ask.epochs)).then(({ rung, error }) => {
           halving.report(ask.trialId, rung.score ?? Number.NaN);

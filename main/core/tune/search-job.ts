@@ -147,12 +147,14 @@ function summaryOf(row: SearchRow, trials: TuneTrial[], baseline: TrialRung | nu
   };
 }
 
-/** The most epochs first, then the best validation score there, then the earliest trial. */
+/** Trials with a score first (a diverged one is never best), then the most epochs, then the best validation score there, then the earliest trial. */
 function bestTrial(trials: readonly TuneTrial[]): TuneTrial | null {
   let best: TuneTrial | null = null;
   for (const t of trials) {
     if (!t.rungs.length) continue;
-    const better = !best || t.epochs > best.epochs || (t.epochs === best.epochs && (t.score ?? -Infinity) > (best.score ?? -Infinity));
+    const scored = t.score !== null;
+    const bestScored = best?.score !== null && best?.score !== undefined;
+    const better = !best || (scored && !bestScored) || (scored === bestScored && (t.epochs > best.epochs || (t.epochs === best.epochs && (t.score ?? -Infinity) > (best.score ?? -Infinity))));
     if (better) best = t;
   }
   return best;
@@ -199,7 +201,7 @@ export function getSearch(db: Database, searchId: number): TuneDetail {
     rungEpochs: (JSON.parse(row.state) as HalvingState).rungEpochs,
     base,
     trials,
-    bestConfig: best ? promotedConfig(base, best.config) : null,
+    bestConfig: best && best.score !== null ? promotedConfig(base, best.config) : null,
     data: row.data ? (JSON.parse(row.data) as SearchDataNotes) : { train: 0, val: 0, notes: [] },
     stale: row.fingerprint !== splitFingerprint(db),
   };
@@ -225,11 +227,11 @@ function defaultName(db: Database): string {
   return `Search ${n}`;
 }
 
-/** Augmentation choices: none and each one asked for (duplicates and no-ops dropped); the base's own when none were asked. */
+/** Augmentation choices: none, the base's own and each one asked for (duplicates and no-ops dropped). */
 function augmentChoices(base: TrainConfig, asked: readonly AugmentSettings[] | undefined): AugmentSettings[] {
   const choices = new Map<string, AugmentSettings>([['', NO_AUGMENT]]);
   for (const a of asked ?? []) if (augmentKey(a)) choices.set(augmentKey(a), a);
-  if (!asked?.length && augmentKey(base.augment)) choices.set(augmentKey(base.augment), base.augment);
+  if (augmentKey(base.augment)) choices.set(augmentKey(base.augment), base.augment);
   return [...choices.values()];
 }
 
@@ -245,6 +247,13 @@ export function startSearch(ctx: CoreContext, params: TuneStartParams): { jobId:
   for (const b of backbones) {
     if (!available.has(b)) throw new CoreError('invalid_input', `The backbone "${b}" is not on this computer; download it in Train › Backbone first, or leave it out of the search.`);
     modelDirFor(ctx, b);
+  }
+  // Trials weigh classes or not; they do not oversample or undersample (that needs a plan per run).
+  const notes: string[] = [];
+  if (base.balance.strategy !== 'none' && base.balance.strategy !== 'weights') {
+    notes.push(`Your settings rebalance by ${base.balance.strategy}; the search tries class weights on and off instead, and trial 0 uses ${base.balance.strategy.includes('weights') ? 'class weights' : 'none'}.`);
+    base.balance = { strategy: base.balance.strategy.includes('weights') ? 'weights' : 'none' };
+    base.classWeights = base.balance.strategy === 'weights' ? 'balanced' : 'none';
   }
   const augments = augmentChoices(base, params.augment);
   // With one augmentation choice there is nothing to choose: trials use it (or none).
@@ -266,10 +275,20 @@ export function startSearch(ctx: CoreContext, params: TuneStartParams): { jobId:
   const searchId = Number(
     db
       .prepare(
-        `INSERT INTO searches (name, status, seed, budget, base, space, state, fingerprint, created_at)
-         VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO searches (name, status, seed, budget, base, space, state, data, fingerprint, created_at)
+         VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(params.name ?? defaultName(db), seed, JSON.stringify(budget), JSON.stringify(base), JSON.stringify(space), JSON.stringify(halving.state()), splitFingerprint(db), Date.now())
+      .run(
+        params.name ?? defaultName(db),
+        seed,
+        JSON.stringify(budget),
+        JSON.stringify(base),
+        JSON.stringify(space),
+        JSON.stringify(halving.state()),
+        JSON.stringify({ train: 0, val: 0, notes } satisfies SearchDataNotes),
+        splitFingerprint(db),
+        Date.now(),
+      )
       .lastInsertRowid,
   );
   const jobId = launch(ctx, searchId);
@@ -281,8 +300,12 @@ export function resumeSearch(ctx: CoreContext, searchId: number): { jobId: strin
   const row = searchRow(db, searchId);
   if (row.status === 'running') throw new CoreError('conflict', `${row.name} is already running.`);
   if (row.status === 'done') throw new CoreError('conflict', `${row.name} has finished: its budget is spent. Start a new search to look further.`);
+  if (row.fingerprint !== splitFingerprint(db)) {
+    throw new CoreError('conflict', `The project's images, labels or splits changed since ${row.name} began, so new trials would not be judged like the old ones. Start a new search.`);
+  }
   const halving = restoreHalving(JSON.parse(row.state) as HalvingState);
-  if (halving.done) throw new CoreError('conflict', `${row.name} has no trials left to run.`);
+  // A search whose trials all reported may still owe its baseline (stopped while it trained).
+  if (halving.done && row.baseline !== null) throw new CoreError('conflict', `${row.name} has no trials left to run.`);
   db.prepare(`UPDATE searches SET status = 'running', error = NULL, finished_at = NULL WHERE id = ?`).run(searchId);
   return { jobId: launch(ctx, searchId) };
 }
@@ -344,6 +367,8 @@ function plannedAsks(state: HalvingState): number | null {
   if (state.maxTrials === null) return null;
   const dry = restoreHalving(state);
   let asks = state.trials.reduce((a, t) => a + t.results.length, 0);
+  // Trials that were training when the state was stored count once (already above); their scores do not change the count.
+  for (const p of dry.pending()) dry.report(p.trialId, 0);
   for (let guard = 0; guard < 100_000; guard++) {
     const ask = dry.next(() => []);
     if (!ask) break;
@@ -467,10 +492,12 @@ function launch(ctx: CoreContext, searchId: number): string {
       const budget = JSON.parse(row.budget) as TuneBudget;
       let state = JSON.parse(row.state) as HalvingState;
       const prepared = await prepareData(ctx, running, space, base);
-      update('data = ?', JSON.stringify(prepared.notes));
+      const startNotes = row.data ? (JSON.parse(row.data) as SearchDataNotes).notes.filter((n) => n.startsWith('Your settings')) : [];
+      update('data = ?', JSON.stringify({ ...prepared.notes, notes: [...startNotes, ...prepared.notes.notes] }));
       ctx.events.emit('tune.changed', { searchId });
 
-      const timeLeftMs = 'minutes' in budget ? Math.max(0, budget.minutes * 60_000 - priorSeconds * 1000) : null;
+      // The budget counts the search's whole time (embedding included), as its stored seconds do.
+      const timeLeftMs = 'minutes' in budget ? Math.max(0, budget.minutes * 60_000 - spent() * 1000) : null;
       const planned = plannedAsks(state);
       let asks = state.trials.reduce((a, t) => a + t.results.filter((r) => r.done).length, 0);
       const progress = () => (planned !== null ? running.progress(asks, planned) : running.progress(Math.round(spent()), Math.round(('minutes' in budget ? budget.minutes : 0) * 60)));
@@ -499,6 +526,7 @@ function launch(ctx: CoreContext, searchId: number): string {
           timeLeftMs,
           baseline: row.baseline === null,
           train: async (config) => {
+            if (running.signal.aborted) throw new CancelledError();
             const lane = free.pop()!;
             try {
               const data = prepared.data.find((d) => d.backbone === config.backbone) ?? prepared.data[0]!;
@@ -522,8 +550,13 @@ function launch(ctx: CoreContext, searchId: number): string {
             progress();
             ctx.events.emit('tune.changed', { searchId });
           },
-          onBaseline: (rung) => {
+          onBaseline: (rung, error) => {
+            if (running.signal.aborted) return;
             update('baseline = ?, seconds = ?', JSON.stringify(rung), spent());
+            if (error) {
+              const notes = (JSON.parse((jdb.prepare('SELECT data FROM searches WHERE id = ?').get(searchId) as { data: string }).data) as SearchDataNotes);
+              update('data = ?', JSON.stringify({ ...notes, notes: [...notes.notes, `Your settings diverged when trained for the full length: ${error}`] }));
+            }
             ctx.events.emit('tune.changed', { searchId });
           },
         });

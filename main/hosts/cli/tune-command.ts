@@ -71,9 +71,9 @@ function describe(d: TuneDetail, runId: number | null): string {
   return `${lines.join('\n')}\n`;
 }
 
-async function trainBest(core: Core, searchId: number): Promise<number> {
+async function trainBest(core: Core, searchId: number): Promise<number | 'interrupted'> {
   let runId = 0;
-  const { job } = await followJob(
+  const { job, interrupted } = await followJob(
     core,
     async () => {
       const started = await call(core, 'tune.promote', { searchId });
@@ -82,6 +82,7 @@ async function trainBest(core: Core, searchId: number): Promise<number> {
     },
     (j) => (j.total > 0 ? `Training with the best settings: ${j.done} / ${j.total}` : 'Training with the best settings…'),
   );
+  if (job.status === 'cancelled' || (interrupted && job.status !== 'done')) return 'interrupted';
   if (job.status !== 'done') throw new CliFailure(job.error ?? `Run ${runId}, with the best settings, did not finish.`);
   return runId;
 }
@@ -129,7 +130,7 @@ export async function runTune(args: ParsedArgs): Promise<number> {
         return `Searching: ${j.done} / ${j.total}${j.etaSeconds !== null ? ` · about ${duration(j.etaSeconds)} left` : ''}`;
       },
     );
-    if (job.status === 'cancelled' || interrupted) {
+    if (job.status === 'cancelled' || (interrupted && job.status !== 'done')) {
       const d = await call(core, 'tune.get', { searchId });
       await writeFully(
         process.stderr,
@@ -139,6 +140,9 @@ export async function runTune(args: ParsedArgs): Promise<number> {
     }
     if (job.status === 'failed') throw new CliFailure(job.error ?? 'The search failed.');
     let detail = await call(core, 'tune.get', { searchId });
+    if ((save !== undefined || args.flags.has('train')) && !detail.bestConfig) {
+      throw new CliFailure(`${detail.name} ended without a trial that trained to the end without diverging, so there are no best settings to ${save !== undefined ? 'save' : 'train'}.`);
+    }
     if (save !== undefined && detail.bestConfig) {
       const file = nodePath.resolve(save);
       try {
@@ -147,7 +151,12 @@ export async function runTune(args: ParsedArgs): Promise<number> {
         throw new CliFailure(`Seedbed could not write the best settings to ${file}: ${(err as Error).message}`);
       }
     }
-    const runId = args.flags.has('train') && detail.best ? await trainBest(core, searchId) : null;
+    const trained = args.flags.has('train') ? await trainBest(core, searchId) : null;
+    if (trained === 'interrupted') {
+      await writeFully(process.stderr, 'Training with the best settings was cancelled; the search and its trials are kept.\n');
+      return EXIT_INTERRUPTED;
+    }
+    const runId = trained;
     if (runId !== null) detail = await call(core, 'tune.get', { searchId });
     if (json) {
       const summary: TuneCliSummary = {

@@ -30,6 +30,8 @@ export interface DiagnosisCounts {
   val: number;
   /** Classes, for the chance level of accuracy; without it accuracy is judged against 0. */
   classes?: number;
+  /** The optimizer the run used: Adam is only suggested to a run that did not use it. */
+  optimizer?: string;
 }
 
 /** The advice of an underfitting verdict whose loss hardly moved; health.ts reads it as "learning rate too low". */
@@ -69,7 +71,7 @@ export function diagnose(
     const ft = epochs[epochs.length - 1]?.phase === 'finetune';
     return {
       kind: 'unstable',
-      message: `Unstable training: ${ft ? 'during fine-tuning, ' : ''}the loss blew up to infinity or "not a number", because each step changed the model far too much. Try a ${ft ? 'fine-tuning learning rate' : 'learning rate'} 10 times lower${ft ? '' : ', or the Adam optimizer'}.`,
+      message: `Unstable training: ${ft ? 'during fine-tuning, ' : ''}the loss blew up to infinity or "not a number", because each step changed the model far too much. Try a ${ft ? 'fine-tuning learning rate' : 'learning rate'} 10 times lower${ft || counts.optimizer === 'adam' ? '' : ', or the Adam optimizer'}.`,
     };
   }
   const head = epochs.filter((e) => e.phase === 'head');
@@ -130,7 +132,7 @@ function diagnoseCurve(curve: EpochMetrics[], kept: number | null, counts: Diagn
     const rate = ft ? 'fine-tuning learning rate' : 'learning rate';
     return {
       kind: 'unstable',
-      message: `Unstable training: ${during.toLowerCase()}${what}, because each step changed the model too much. Try a ${rate} 3 to 10 times lower${ft ? ', or fewer unfrozen blocks' : ', or the Adam optimizer, or a larger batch size'}.`,
+      message: `Unstable training: ${during.toLowerCase()}${what}, because each step changed the model too much. Try a ${rate} 3 to 10 times lower${ft ? ', or fewer unfrozen blocks' : `${counts.optimizer === 'adam' ? '' : ', or the Adam optimizer'}, or a larger batch size`}.`,
     };
   }
 

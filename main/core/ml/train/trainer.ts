@@ -310,7 +310,7 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
           const kept = config.restoreBest && best ? `from the best epoch (${bestEpoch})` : epochs.length > 0 ? `from epoch ${epochs.length}` : 'from before training';
           error =
             `${stoppedIn(epoch)}the loss became infinite or not a number, which usually means the learning rate (${rate(learningRate)}) is too high for this data. ` +
-            `The model keeps its weights ${kept}. Try a learning rate 10 times lower, or the Adam optimizer.`;
+            `The model keeps its weights ${kept}. Try a learning rate 10 times lower${config.optimizer === 'adam' ? '' : ', or the Adam optimizer'}.`;
           restore(allVariables, config.restoreBest && best ? best : lastGood!);
           break epochLoop;
         }
