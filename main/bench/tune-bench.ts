@@ -140,7 +140,7 @@ export async function benchTune(dir: string, o: { trashnet: string; sampleDir: s
 export function printTune(t: TuneFigures): void {
   const pct = (x: number | null) => (x === null ? '–' : (x * 100).toFixed(1));
   console.log(`  ${t.images} images · ${t.backbone} · embeddings first: ${t.embedSeconds.toFixed(1)} s (not counted below)`);
-  console.log(`  macro-F1 in %: "search" columns are the search's own trials (head only, 27 epochs); "run" columns are the runs trained afterwards (60 epochs, early stopping)`);
+  console.log(`  macro-F1 in %: "search" columns are the search's own trials (head only, 21 epochs at most); "run" columns are the runs trained afterwards (60 epochs, early stopping)`);
   console.log(`  seed  search s  trials  lanes  search best val  search default val  run tuned val  run default val  run tuned test  run default test`);
   for (const s of t.seeds) {
     console.log(

@@ -147,20 +147,20 @@ test('auto-tune on real photos: trials scored on validation only, stored live, s
     assert.equal(d.status, 'done', 'done');
     assert.equal(d.trialCount, 8, 'every trial of the budget ran, none twice');
     assert.deepEqual({ train: d.data.train, val: d.data.val }, { train: summary.bySplit.train, val: summary.bySplit.val }, 'trials train on the training images and are judged on the validation images: test images are never used');
-    assert.deepEqual(d.rungEpochs, [3, 9, 27], 'rungs of 3, 9 and 27 epochs');
+    assert.deepEqual(d.rungEpochs, [2, 7, 21], 'rungs of 2, 7 and 21 epochs');
     assert.equal(d.trials[0]!.values.learningRate, '0.001', 'trial 0 is the starting settings');
     assert.ok(d.baseline !== null && d.baseline >= 0 && d.baseline <= 1, `the starting settings were scored at full length (${d.baseline})`);
     for (const t of d.trials) {
       assert.ok(t.rungs.every((r) => r.score === null || (r.score >= 0 && r.score <= 1)), `trial ${t.trial}'s scores are macro-F1 values`);
     }
-    // 8 trials for 3 epochs, the best third (2) for 9, the best of those for 27; trial 0 also carries the baseline's 27.
+    // 8 trials for 2 epochs, the best third (2) for 7, the best of those for 21; trial 0 also carries the baseline's 21.
     const rungsAt = (epochs: number) => d.trials.reduce((a, t) => a + t.rungs.filter((r) => r.epochs === epochs).length, 0);
-    assert.deepEqual([rungsAt(3), rungsAt(9)], [8, 2], 'each rung ran once per trial it kept, across the stop and the resume');
-    assert.ok([1, 2].includes(rungsAt(27)), `one trial reached 27 epochs, plus the baseline (${rungsAt(27)})`);
+    assert.deepEqual([rungsAt(2), rungsAt(7)], [8, 2], 'each rung ran once per trial it kept, across the stop and the resume');
+    assert.ok([1, 2].includes(rungsAt(21)), `one trial reached 21 epochs, plus the baseline (${rungsAt(21)})`);
     assert.ok(d.trials.some((t) => t.state === 'stopped'), 'successive halving stopped some trials early');
     assert.ok(d.best && d.bestConfig, 'a best trial and its settings');
     assert.equal(d.bestConfig!.epochs, 20, 'the best settings keep the starting epochs for a real run');
-    const longest = d.trials.filter((t) => t.epochs === 27 && t.score !== null);
+    const longest = d.trials.filter((t) => t.epochs === 21 && t.score !== null);
     assert.equal(d.best!.score, Math.max(...longest.map((t) => t.score!)), 'the best is the highest-scoring trial that trained longest');
     assert.equal(new Set(d.trials.map((t) => t.values.learningRate)).size, 8, 'every trial tried another learning rate');
 

@@ -227,7 +227,7 @@ export const tuneCommand: CommandSpec = {
   ],
   description: [
     'A search tries settings of the small classifier that learns from the pretrained network\'s summaries of your images: learning rate, dropout, L2 weight decay, hidden units, batch size, label smoothing and class weighting (and augmentation and backbones when asked). The first trial is always the settings you start from.',
-    'Each trial trains on the training images and is judged only on the validation images, by macro-F1 (every class counts the same); the test images are never used, so they still tell honestly how good the final model is. Trials start with 3 epochs; the best third go on to 9, and the best third of those to 27 (successive halving). After the first trials, new settings are proposed where good ones were found (TPE).',
+    'Each trial trains on the training images and is judged only on the validation images, by macro-F1 (every class counts the same); the test images are never used, so they still tell honestly how good the final model is. Trials start with 2 epochs; the best third go on to 7, and the best third of those to 21 (successive halving). After the first trials, new settings are proposed where good ones were found (TPE).',
     'The search is kept in the project, trial by trial: Ctrl+C stops it, and --resume goes on from the last finished trial. The studio\'s Train view shows the same searches, with a chart of the score against each setting.',
   ],
   examples: [
