@@ -76,6 +76,23 @@ export function trainingSet(db: Database): { classes: RunClass[]; images: Labell
   return { classes, images };
 }
 
+/**
+ * For a project without validation images: 15% of the original training images (seeded) held
+ * out to judge by; copies derived from a held-out image leave training with it. Runs and
+ * searches hold out the same images for the same seed.
+ */
+export function holdOutValidation(train: Labelled[], seed: number): { train: Labelled[]; val: Labelled[] } {
+  const originals = train.filter((i) => !i.derived);
+  const order = new SeededRandom(seed).shuffle(Int32Array.from(originals.keys()));
+  const cut = Math.max(1, Math.round(originals.length * HELD_OUT_SHARE));
+  const val = Array.from(order.subarray(0, cut), (i) => originals[i]!);
+  const heldOut = new Set(val.map((i) => i.imageId));
+  return { train: train.filter((i) => !heldOut.has(i.imageId) && !(i.derivedFrom !== null && heldOut.has(i.derivedFrom))), val };
+}
+
+/** Share of training originals held out when a project has no validation images. */
+const HELD_OUT_SHARE = 0.15;
+
 export function exampleSet(rows: Labelled[], x: Float32Array, dims: number, rowOf: Map<string, number>): ExampleSet {
   const out = new Float32Array(rows.length * dims);
   const y = new Int32Array(rows.length);
@@ -171,16 +188,9 @@ async function runTraining(
   const test = bySplit('test');
   const warnings = [...embedded.failed.map((f) => `Left out ${f.path}: ${f.reason}`)];
   if (!val.length && plan.config.patience > 0) {
-    // Early stopping needs validation images: hold out 15% of the original training images
-    // (seeded), this run only. Copies derived from a held-out image leave training with it.
-    const rand = new SeededRandom(plan.config.seed);
-    const originals = train.filter((i) => !i.derived);
-    const order = rand.shuffle(Int32Array.from(originals.keys()));
-    const shuffled = Array.from(order, (i) => originals[i]!);
-    const cut = Math.max(1, Math.round(shuffled.length * 0.15));
-    val = shuffled.slice(0, cut);
-    const heldOut = new Set(val.map((i) => i.imageId));
-    train = train.filter((i) => !heldOut.has(i.imageId) && !(i.derivedFrom !== null && heldOut.has(i.derivedFrom)));
+    // Early stopping needs validation images: held out from training, this run only.
+    ({ train, val } = holdOutValidation(train, plan.config.seed));
+    const cut = val.length;
     warnings.push(`The project has no validation images: ${cut} training images were held out to decide when to stop.`);
   }
 

@@ -28,10 +28,9 @@ import type { RunningJob } from '../jobs/manager.ts';
 import { ensureEmbeddings, ensureViewEmbeddings, loadPresentEmbeddings, loadViewEmbeddings } from '../ml/embeddings.ts';
 import { backboneInfos, chooseDefaultBackbone, featureKey, modelDirFor } from '../ml/models.ts';
 import { renameRun } from '../ml/runs.ts';
-import { SeededRandom } from '../ml/train/prng.ts';
 import type { ExampleSet, TrialOutcome } from '../ml/train-protocol.ts';
 import { CancelledError, WarmTrainWorker } from '../ml/train-runner.ts';
-import { embedPool, resolveConfig, startTraining, trainingSet, type Labelled } from '../ml/training.ts';
+import { embedPool, exampleSet, holdOutValidation, resolveConfig, startTraining, trainingSet, type Labelled } from '../ml/training.ts';
 import { createHalving, restoreHalving, type HalvingState } from './halving.ts';
 import { augmentKey, searchLoop, type SearchData, type TrialReport } from './run-search.ts';
 import { DEFAULT_HEAD_SPACE, valueLabel, withRunChoices, type SearchParam, type SearchSpace } from './space.ts';
@@ -44,8 +43,6 @@ export const TUNE_MIN_EPOCHS = 2;
 export const TUNE_ETA = 3;
 export const DEFAULT_TUNE_BUDGET: TuneBudget = { trials: 50 };
 
-/** Share of training originals held out to score trials when the project has no validation images (as training does). */
-const HELD_OUT_SHARE = 0.15;
 
 const PARAM_LABELS: Partial<Record<keyof TrainConfig, string>> = {
   learningRate: 'Learning rate',
@@ -387,26 +384,11 @@ function searchImages(db: Database, seed: number): { train: Labelled[]; val: Lab
   let val = images.filter((i) => i.split === 'val');
   const notes: string[] = [];
   if (!val.length) {
-    const originals = train.filter((i) => !i.derived);
-    const order = new SeededRandom(seed).shuffle(Int32Array.from(originals.keys()));
-    const cut = Math.max(1, Math.round(originals.length * HELD_OUT_SHARE));
-    val = Array.from(order.subarray(0, cut), (i) => originals[i]!);
-    const heldOut = new Set(val.map((i) => i.imageId));
-    train = train.filter((i) => !heldOut.has(i.imageId) && !(i.derivedFrom !== null && heldOut.has(i.derivedFrom)));
+    ({ train, val } = holdOutValidation(train, seed));
+    const cut = val.length;
     notes.push(`The project has no validation images: ${cut} training images were held out to score the trials.`);
   }
   return { train, val, notes, numClasses: classes.length };
-}
-
-function setOf(rows: readonly Labelled[], x: Float32Array, dims: number, rowOf: Map<string, number>): ExampleSet {
-  const out = new Float32Array(rows.length * dims);
-  const y = new Int32Array(rows.length);
-  rows.forEach((r, i) => {
-    const at = rowOf.get(r.sha256)!;
-    out.set(x.subarray(at * dims, (at + 1) * dims), i * dims);
-    y[i] = r.classIndex;
-  });
-  return { x: out, n: rows.length, dims, y };
 }
 
 /** Embeddings (and augmented views) every trial may need, computing what is missing first. */
@@ -459,7 +441,7 @@ async function prepareData(
         y: Int32Array.from(made.owner, (t) => trainKept[t]!.classIndex),
       };
     }
-    data.push({ backbone, train: setOf(trainKept, loaded.x, loaded.dims, rowOf), val: setOf(valKept, loaded.x, loaded.dims, rowOf), views });
+    data.push({ backbone, train: exampleSet(trainKept, loaded.x, loaded.dims, rowOf), val: exampleSet(valKept, loaded.x, loaded.dims, rowOf), views });
   }
   if (leftOut.size) {
     const [first] = leftOut.values();
