@@ -124,7 +124,7 @@ export function startRobustness(ctx: CoreContext, runId: number): JobInfo {
       at += s.truth.length;
     }
 
-    // FGSM through the whole model: the gradient reaches the pixels on every backend Seedbed runs (wasm-gradients.ts).
+    // FGSM through the whole model: the gradient reaches the pixels on every backend Seedbed runs (gradient-kernels.ts).
     let fgsm: RobustnessReport['fgsm'] = null;
     let fgsmNote: string | null = null;
     try {

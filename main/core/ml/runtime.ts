@@ -1,14 +1,16 @@
 /**
  * THE one place a TensorFlow.js backend is chosen. Runs inside each worker thread that does
  * tensor work (every worker gets its own wasm instance, so every core works).
- * Order: tfjs-node-gpu → (webgpu, a later issue) → tfjs-node → wasm (SIMD) → cpu.
- * `SEEDBED_BACKEND` forces one; an unknown value is refused with the valid names.
+ * Order: tfjs-node-gpu → webgpu (Dawn: Vulkan, Metal or Direct3D 12; a real GPU adapter only)
+ * → tfjs-node → wasm (SIMD) → cpu. `SEEDBED_BACKEND` forces one (webgpu then also accepts a
+ * software adapter); an unknown value is refused with the valid names.
  */
 import { createRequire } from 'node:module';
 import nodePath from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { CoreError } from '../errors.ts';
-import { registerWasmGradientKernels } from './wasm-gradients.ts';
+import { registerGradientKernels } from './gradient-kernels.ts';
+import { activeGpu, startWebGpu } from './webgpu.ts';
 
 export const BACKENDS = ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -32,12 +34,14 @@ async function tryNative(pkg: '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-no
   return (await tf.setBackend('tensorflow')) ? null : `${pkg} loaded but its backend did not start`;
 }
 
-/**
- * Hook for the WebGPU backend a later issue adds after tfjs-node-gpu. Returns why it was
- * not used; never selects anything yet.
- */
-async function tryWebGpu(): Promise<string | null> {
-  return 'webgpu is not available yet';
+async function tryWebGpu(forced: boolean): Promise<string | null> {
+  try {
+    const failed = await startWebGpu(forced);
+    if (failed === null) registerGradientKernels('webgpu');
+    return failed;
+  } catch (err) {
+    return `webgpu is not usable here (${(err as Error).message.split('\n')[0]})`;
+  }
 }
 
 let wasmRegistered = false;
@@ -53,7 +57,7 @@ async function tryWasm(): Promise<string | null> {
       wasmRegistered = true;
     }
     if (!(await tf.setBackend('wasm'))) return 'the wasm backend did not start';
-    registerWasmGradientKernels();
+    registerGradientKernels('wasm');
     return null;
   } catch (err) {
     return `wasm is not usable here (${(err as Error).message})`;
@@ -65,7 +69,7 @@ async function tryCpu(): Promise<string | null> {
   return (await tf.setBackend('cpu')) ? null : 'the cpu backend did not start';
 }
 
-const attempts: Record<BackendName, () => Promise<string | null>> = {
+const attempts: Record<BackendName, (forced: boolean) => Promise<string | null>> = {
   'tensorflow-gpu': () => tryNative('@tensorflow/tfjs-node-gpu'),
   webgpu: tryWebGpu,
   tensorflow: () => tryNative('@tensorflow/tfjs-node'),
@@ -96,14 +100,14 @@ export async function activateBackend(env: NodeJS.ProcessEnv = process.env): Pro
         `SEEDBED_BACKEND is "${forced}", which is not a backend Seedbed knows. Use one of: ${BACKENDS.join(', ')} (or leave it unset to choose automatically).`,
       );
     }
-    const failed = await attempts[forced as BackendName]();
+    const failed = await attempts[forced as BackendName](true);
     if (failed) throw new CoreError('unsupported', `SEEDBED_BACKEND asks for ${forced}, but ${failed}. Unset it to choose automatically.`);
     await tf.ready();
     return { backend: tf.getBackend(), detail: `${await describe(forced as BackendName)} (forced by SEEDBED_BACKEND)` };
   }
   const skipped: string[] = [];
   for (const name of BACKENDS) {
-    const failed = await attempts[name]();
+    const failed = await attempts[name](false);
     if (failed === null) {
       await tf.ready();
       const label = await describe(name);
@@ -114,8 +118,12 @@ export async function activateBackend(env: NodeJS.ProcessEnv = process.env): Pro
   throw new CoreError('unsupported', `No TensorFlow.js backend could start: ${skipped.join('; ')}.`);
 }
 
-/** The backend's name, and for wasm whether SIMD is on (without it wasm is several times slower). */
+/** The backend's name, with the GPU's name for webgpu, and for wasm whether SIMD is on (without it wasm is several times slower). */
 async function describe(name: BackendName): Promise<string> {
+  if (name === 'webgpu') {
+    const gpu = activeGpu();
+    return gpu ? `webgpu (${gpu.name}${gpu.fallback ? ', software' : ''})` : 'webgpu';
+  }
   if (name !== 'wasm') return name;
   return (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) ? 'wasm (SIMD)' : 'wasm (no SIMD: slow)';
 }

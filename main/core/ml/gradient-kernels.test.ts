@@ -9,7 +9,8 @@ import '@tensorflow/tfjs-backend-cpu';
 import { CoreError } from '../errors.ts';
 import { fileHandler } from './backbones.ts';
 import { activateBackend } from './runtime.ts';
-import { registerWasmGradientKernels, WASM_GRADIENT_KERNELS } from './wasm-gradients.ts';
+import { registerWasmGradientKernels, WASM_GRADIENT_KERNELS } from './gradient-kernels.ts';
+import { CASES, convGradients, describeCase, MOBILENET_CASES, relativeError, seededValues, size } from './gradient-kernels.fixtures.ts';
 
 const MODELS = process.env.SEEDBED_MODELS_DIR || nodePath.resolve(import.meta.dirname, '../../../../shared/models');
 const haveModel = fs.existsSync(nodePath.join(MODELS, 'mobilenet_v1_0.75_224'));
@@ -22,125 +23,16 @@ before(async () => {
   registerWasmGradientKernels();
 });
 
-/** Deterministic values in [-1, 1), so that both backends get the very same numbers. */
-function seededValues(count: number, seed: number): Float32Array {
-  let state = seed >>> 0 || 1;
-  const out = new Float32Array(count);
-  for (let i = 0; i < count; i++) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    out[i] = ((state >>> 0) / 2 ** 32) * 2 - 1;
-  }
-  return out;
-}
-
-const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
-
-/** max |a − b| / max |b|: relative to the reference's scale, so near-zero entries do not dominate. */
-function relativeError(actual: Float32Array, expected: Float32Array): number {
-  assert.equal(actual.length, expected.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  assert.ok(scale > 0, 'the reference gradient is not all zeros');
-  return diff / scale;
-}
-
-type Pad = 'same' | 'valid' | tf.backend_util.ExplicitPadding;
-interface ConvCase {
-  kind: 'conv2d' | 'depthwise' | 'fused-conv2d' | 'fused-depthwise';
-  x: [number, number, number, number];
-  /** [kh, kw, Cin, Cout] for conv2d; [kh, kw, C, multiplier] for depthwise. */
-  filter: [number, number, number, number];
-  strides: number | [number, number];
-  pad: Pad;
-}
-
-/** Gradients of Σ(conv(x, f) · weights) with respect to x and f, computed on `backend`. */
-function convGradients(backend: string, c: ConvCase, seed: number): { dx: Float32Array; dFilter: Float32Array } {
-  tf.setBackend(backend);
-  return tf.tidy(() => {
-    const x = tf.tensor4d(seededValues(size(c.x), seed), c.x);
-    const filter = tf.tensor4d(seededValues(size(c.filter), seed + 1), c.filter);
-    const forward = (xs: tf.Tensor4D, fs: tf.Tensor4D): tf.Tensor4D => {
-      switch (c.kind) {
-        case 'conv2d':
-          return tf.conv2d(xs, fs, c.strides, c.pad);
-        case 'depthwise':
-          return tf.depthwiseConv2d(xs, fs, c.strides, c.pad);
-        // Linear fused convs keep their fused kernel under a gradient and route the filter
-        // gradient through the same backprop kernels.
-        case 'fused-conv2d':
-          return tf.fused.conv2d({ x: xs, filter: fs, strides: c.strides, pad: c.pad });
-        case 'fused-depthwise':
-          return tf.fused.depthwiseConv2d({ x: xs, filter: fs, strides: c.strides, pad: c.pad as 'same' | 'valid' });
-      }
-    };
-    const outShape = forward(x, filter).shape;
-    const weights = tf.tensor(seededValues(size(outShape), seed + 2), outShape);
-    const [dx, dFilter] = tf.grads((xs: tf.Tensor, fs: tf.Tensor) => tf.sum(tf.mul(forward(xs as tf.Tensor4D, fs as tf.Tensor4D), weights)))([x, filter]);
-    return { dx: dx!.dataSync() as Float32Array, dFilter: dFilter!.dataSync() as Float32Array };
-  });
-}
-
-const CASES: ConvCase[] = [];
-for (const kind of ['conv2d', 'depthwise'] as const) {
-  const filterFor = (k: number, cin: number, cout: number): [number, number, number, number] => (kind === 'conv2d' ? [k, k, cin, cout] : [k, k, cin, 1]);
-  CASES.push(
-    { kind, x: [1, 5, 5, 4], filter: filterFor(1, 4, 6), strides: 1, pad: 'same' },
-    { kind, x: [3, 6, 6, 8], filter: filterFor(1, 8, 5), strides: 1, pad: 'valid' },
-    { kind, x: [1, 7, 7, 3], filter: filterFor(3, 3, 5), strides: 1, pad: 'same' },
-    { kind, x: [3, 8, 8, 4], filter: filterFor(3, 4, 6), strides: 1, pad: 'same' },
-    { kind, x: [1, 7, 7, 3], filter: filterFor(3, 3, 5), strides: 1, pad: 'valid' },
-    { kind, x: [3, 8, 8, 4], filter: filterFor(3, 4, 6), strides: 1, pad: 'valid' },
-    { kind, x: [1, 7, 7, 3], filter: filterFor(3, 3, 4), strides: 2, pad: 'same' },
-    { kind, x: [3, 8, 8, 5], filter: filterFor(3, 5, 2), strides: 2, pad: 'same' },
-    { kind, x: [1, 7, 7, 3], filter: filterFor(3, 3, 4), strides: 2, pad: 'valid' },
-    { kind, x: [3, 8, 8, 5], filter: filterFor(3, 5, 2), strides: 2, pad: 'valid' },
-    { kind, x: [3, 9, 6, 4], filter: filterFor(3, 4, 3), strides: [2, 1], pad: 'same' },
-    { kind, x: [2, 7, 7, 4], filter: filterFor(1, 4, 3), strides: 2, pad: 'same' },
-    { kind, x: [1, 10, 10, 3], filter: filterFor(5, 3, 2), strides: 3, pad: 'same' },
-    {
-      kind,
-      x: [2, 8, 7, 3],
-      filter: filterFor(3, 3, 4),
-      strides: 2,
-      pad: [
-        [0, 0],
-        [1, 2],
-        [0, 1],
-        [0, 0],
-      ],
-    },
-  );
-}
-CASES.push(
-  { kind: 'depthwise', x: [2, 7, 7, 3], filter: [3, 3, 3, 2], strides: 1, pad: 'same' },
-  { kind: 'depthwise', x: [3, 8, 8, 2], filter: [3, 3, 2, 3], strides: 2, pad: 'same' },
-  { kind: 'depthwise', x: [1, 9, 9, 2], filter: [3, 3, 2, 2], strides: 2, pad: 'valid' },
-  { kind: 'fused-conv2d', x: [3, 7, 7, 6], filter: [1, 1, 6, 5], strides: 1, pad: 'same' },
-  { kind: 'fused-conv2d', x: [2, 8, 8, 3], filter: [3, 3, 3, 4], strides: 2, pad: 'same' },
-  { kind: 'fused-depthwise', x: [2, 8, 8, 5], filter: [3, 3, 5, 1], strides: 2, pad: 'same' },
-  { kind: 'fused-depthwise', x: [3, 7, 7, 5], filter: [3, 3, 5, 1], strides: 1, pad: 'same' },
-);
-
-const describeCase = (c: ConvCase): string =>
-  `${c.kind} x=${c.x.join('×')} filter=${c.filter.join('×')} stride ${String(c.strides)} ${typeof c.pad === 'string' ? c.pad : `pad ${JSON.stringify(c.pad.slice(1, 3))}`}`;
-
-test('on wasm the replacement gradients match the cpu backend to 1e-4 relative, for conv2d and depthwise convs of many shapes', () => {
-  for (const [i, c] of CASES.entries()) {
-    const reference = convGradients('cpu', c, 100 + 7 * i);
-    const wasm = convGradients('wasm', c, 100 + 7 * i);
+test('on wasm the replacement gradients match the cpu backend to 1e-4 relative: hand-picked, random and MobileNet v1/v2 shapes, strides and paddings', async () => {
+  for (const [i, c] of [...CASES, ...MOBILENET_CASES].entries()) {
+    const reference = await convGradients('cpu', c, 100 + 7 * i);
+    const wasm = await convGradients('wasm', c, 100 + 7 * i);
     assert.ok(relativeError(wasm.dFilter, reference.dFilter) <= 1e-4, `filter gradient of ${describeCase(c)}: error ${relativeError(wasm.dFilter, reference.dFilter)}`);
     assert.ok(relativeError(wasm.dx, reference.dx) <= 1e-4, `input gradient of ${describeCase(c)}: error ${relativeError(wasm.dx, reference.dx)}`);
   }
 });
 
-test('the replacements are registered for wasm only and once, and a wrong gradient would be caught', () => {
+test('the replacements are registered for wasm only and once, and a wrong gradient would be caught', async () => {
   assert.deepEqual(WASM_GRADIENT_KERNELS, ['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput']);
   // Registering again changes nothing: no second wrapper around the fast paths.
   const names = [...WASM_GRADIENT_KERNELS, 'Conv2DBackpropInput', 'Tile'];
@@ -153,7 +45,7 @@ test('the replacements are registered for wasm only and once, and a wrong gradie
   }
   // The comparison is sensitive: a filter gradient off by one tap (the transposed filter) fails it.
   const c = CASES.find((k) => k.kind === 'conv2d' && k.filter[0] === 3 && k.strides === 2 && k.pad === 'same')!;
-  const reference = convGradients('cpu', c, 5);
+  const reference = await convGradients('cpu', c, 5);
   const [kh, kw, cin, cout] = c.filter;
   const flipped = tf.tidy(() => tf.reverse(tf.tensor4d(reference.dFilter, [kh, kw, cin, cout]), [0, 1]).dataSync() as Float32Array);
   assert.ok(relativeError(flipped, reference.dFilter) > 1e-2);
