@@ -345,7 +345,7 @@ export async function outOfFoldProbabilities(o: OutOfFoldOptions): Promise<{ pro
     try {
       if (result.cancelled) return { probs, folds, cancelled: true };
       if (result.error) throw new CoreError('internal', `Training fold ${f + 1} of ${folds} for label checking failed: ${result.error}`);
-      const p = predictProbabilities(result.head, pick(testRows));
+      const p = await predictProbabilities(result.head, pick(testRows));
       testRows.forEach((r, i) => probs.set(p.subarray(i * k, (i + 1) * k), r * k));
     } finally {
       result.head.dispose();

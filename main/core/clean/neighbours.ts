@@ -48,7 +48,8 @@ export function similarityBlocks(
 ): void {
   const n = rowsOf(unit, dims);
   if (n === 0) return;
-  if (engine === 'loops') {
+  // The blocks are read synchronously, which the webgpu backend cannot do in Node: loops there.
+  if (engine === 'loops' || tf.getBackend() === 'webgpu') {
     const sims = new Float32Array(BLOCK_ROWS * n);
     for (let start = 0; start < n; start += BLOCK_ROWS) {
       const rows = Math.min(BLOCK_ROWS, n - start);

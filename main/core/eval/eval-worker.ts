@@ -125,7 +125,7 @@ export async function crossValidate(req: CrossValidationRequest, onFold: (done: 
     });
     try {
       if (result.error && !result.epochs.length) throw new Error(`Fold ${f + 1}: ${result.error}`);
-      heldOut.push(new Float32Array(predictProbabilities(result.head, rowsOf(req.x, req.dims, req.y, fold.test))));
+      heldOut.push(new Float32Array(await predictProbabilities(result.head, rowsOf(req.x, req.dims, req.y, fold.test))));
       warnings.push(result.error ?? null);
     } finally {
       result.head.dispose();

@@ -21,6 +21,7 @@ import { loadLayersModelFrom } from '../ml/model-files.ts';
 import { decodeForModel, MODEL_INPUT_SIZE } from '../ml/pixels.ts';
 import { chooseBackend } from '../ml/runtime.ts';
 import { headLogits, headSteps, type HeadStep } from '../ml/train/trainer.ts';
+import { readTidy } from '../ml/tensor-read.ts';
 
 export interface ExplainRequest {
   type: 'explain';
@@ -163,18 +164,19 @@ function normalise(values: Float64Array): number[] {
  * covers and the shares are added, so the map sums (before the ReLU) to the head's
  * linearised score across both taps; with 'last', only the last block's 7×7 map counts.
  */
-export function gradCam(m: ExplainModel, pixels: Float32Array, classIndex: number | null, camTaps: CamTaps = 'all'): { logits: number[]; classIndex: number; size: number; grid: number[] } {
+export async function gradCam(m: ExplainModel, pixels: Float32Array, classIndex: number | null, camTaps: CamTaps = 'all'): Promise<{ logits: number[]; classIndex: number; size: number; grid: number[] }> {
   checkClass(m, classIndex);
   const x = tf.tensor4d(pixels, [1, MODEL_INPUT_SIZE, MODEL_INPUT_SIZE, 3]);
   const { maps, pooled } = tf.tidy(() => forwardMaps(m, x));
   x.dispose();
   try {
-    const logits = Array.from(tf.tidy(() => headLogits(m.steps, pooled).dataSync()));
+    const logits = Array.from(await readTidy(() => headLogits(m.steps, pooled)));
     const c = classIndex ?? argmax(logits);
-    const gradient = tf.tidy(() => {
+    const gradient = await readTidy(() => {
       const score = (p: tf.Tensor): tf.Scalar => tf.sum(tf.slice(headLogits(m.steps, p), [0, c], [1, 1]));
-      return tf.grad(score)(pooled).dataSync();
+      return tf.grad(score)(pooled);
     });
+    const values = await Promise.all(maps.map((map) => map.data()));
     const chosen = m.taps.map((_, i) => camTaps === 'all' || i === m.taps.length - 1);
     const size = Math.max(...maps.filter((_, i) => chosen[i]).map((t) => t.shape[1]));
     const total = new Float64Array(size * size);
@@ -185,7 +187,7 @@ export function gradCam(m: ExplainModel, pixels: Float32Array, classIndex: numbe
       const widthOfTap = k * (tap.pooling === 'avg+max' ? 2 : 1);
       if (chosen[i]) {
         if (h !== w || size % h !== 0) throw new CoreError('internal', `The feature map of ${tap.layer} is ${h}×${w}, which does not tile a ${size}×${size} grid.`);
-        const a = map.dataSync();
+        const a = values[i]!;
         const cells = h * w;
         const share = new Float64Array(cells);
         for (let p = 0; p < cells; p++) {
@@ -216,10 +218,10 @@ export function gradCam(m: ExplainModel, pixels: Float32Array, classIndex: numbe
 }
 
 /** Class probabilities of images through the whole model (maps → pooled → head → softmax). */
-function probabilities(m: ExplainModel, pixels: Float32Array, n: number): Float32Array {
-  return tf.tidy(() => {
+function probabilities(m: ExplainModel, pixels: Float32Array, n: number): Promise<Float32Array> {
+  return readTidy(() => {
     const { pooled } = forwardMaps(m, tf.tensor4d(pixels, [n, MODEL_INPUT_SIZE, MODEL_INPUT_SIZE, 3]));
-    return tf.softmax(headLogits(m.steps, pooled)).dataSync() as Float32Array;
+    return tf.softmax(headLogits(m.steps, pooled));
   });
 }
 
@@ -231,12 +233,14 @@ function probabilities(m: ExplainModel, pixels: Float32Array, n: number): Float3
 export async function occlusion(m: ExplainModel, pixels: Float32Array, classIndex: number | null): Promise<{ logits: number[]; classIndex: number; size: number; grid: number[] }> {
   checkClass(m, classIndex);
   const S = MODEL_INPUT_SIZE;
-  const logits = tf.tidy(() => {
-    const { pooled } = forwardMaps(m, tf.tensor4d(pixels, [1, S, S, 3]));
-    return Array.from(headLogits(m.steps, pooled).dataSync());
-  });
+  const logits = Array.from(
+    await readTidy(() => {
+      const { pooled } = forwardMaps(m, tf.tensor4d(pixels, [1, S, S, 3]));
+      return headLogits(m.steps, pooled);
+    }),
+  );
   const c = classIndex ?? argmax(logits);
-  const base = probabilities(m, pixels, 1)[c]!;
+  const base = (await probabilities(m, pixels, 1))[c]!;
   const mean = [0, 0, 0];
   for (let i = 0; i < S * S; i++) for (let ch = 0; ch < 3; ch++) mean[ch]! += pixels[i * 3 + ch]! / (S * S);
 
@@ -254,7 +258,7 @@ export async function occlusion(m: ExplainModel, pixels: Float32Array, classInde
         for (let x = px; x < px + OCCLUSION_PATCH; x++) batch.set(mean, j * image + (y * S + x) * 3);
       }
     }
-    const probs = probabilities(m, batch, n);
+    const probs = await probabilities(m, batch, n);
     for (let j = 0; j < n; j++) drops[start + j] = base - probs[j * m.numClasses + c]!;
     // Lets a cancel (worker termination) and other messages in between batches.
     await new Promise((resolve) => setImmediate(resolve));
@@ -291,7 +295,7 @@ export async function explainInWorker(req: ExplainRequest): Promise<ExplainOutco
     const decoded = await decodeForModel(req.file);
     const pixels = Float32Array.from(decoded);
     const loaded = performance.now();
-    const result = req.method === 'gradcam' ? gradCam(m, pixels, req.classIndex) : await occlusion(m, pixels, req.classIndex);
+    const result = req.method === 'gradcam' ? await gradCam(m, pixels, req.classIndex) : await occlusion(m, pixels, req.classIndex);
     return { ...result, backend: choice.detail, seconds: { load: (loaded - started) / 1000, compute: (performance.now() - loaded) / 1000 } };
   } finally {
     m.dispose();

@@ -50,7 +50,7 @@ export async function readGraphNet(dir: string, json: { modelTopology?: { node?:
   const tensors = tf.io.decodeWeights(artifacts.weightData!, artifacts.weightSpecs ?? []);
   const weights = new Map<string, WeightArray>();
   try {
-    for (const [name, t] of Object.entries(tensors)) weights.set(name, { values: Float32Array.from(t.dataSync() as ArrayLike<number>), shape: t.shape });
+    for (const [name, t] of Object.entries(tensors)) weights.set(name, { values: Float32Array.from((await t.data()) as ArrayLike<number>), shape: t.shape });
   } finally {
     tf.dispose(Object.values(tensors));
   }

@@ -15,6 +15,7 @@ import { featureTaps, tapWidths } from './features.ts';
 import { loadLayersModelFrom, saveLayersModel } from './model-files.ts';
 import { decodeBatch, MODEL_INPUT_SIZE } from './pixels.ts';
 import { chooseBackend } from './runtime.ts';
+import { memoryLimits, trainingBatchSize } from './train/batch-memory.ts';
 import { evaluate } from './train/metrics.ts';
 import { predictProbabilities, trainClassifier, type Examples } from './train/trainer.ts';
 import { analyse } from '../clean/analyse.ts';
@@ -150,7 +151,7 @@ async function train(req: TrainRequest): Promise<TrainOutcome> {
 
   const b = await loadCanonicalBackbone(req.backbone.id, req.backbone.modelDir);
   const taps = featureTaps(b);
-  let classify = (set: ExampleSet): Float32Array => predictProbabilities(head, examples(set));
+  let classify = (set: ExampleSet): Promise<Float32Array> => predictProbabilities(head, examples(set));
   let fineTuned = false;
 
   if (req.config.fineTuneBlocks > 0 && req.files) {
@@ -165,17 +166,20 @@ async function train(req: TrainRequest): Promise<TrainOutcome> {
       val: await fineTuneRows(ft.lower, req.val, req.files.val, ft.frozenDims, ft.activationSize, tick),
       test: await fineTuneRows(ft.lower, req.test, req.files.test, ft.frozenDims, ft.activationSize, tick),
     };
+    // The step holds the trainable blocks' activations for a whole batch: fit it to the backend's memory.
+    const fitted = trainingBatchSize(req.config.batchSize, ft.trunk, memoryLimits(choice.backend));
     const phase2 = await trainClassifier({
       train: rows.train,
       val: rows.val.n ? rows.val : null,
       numClasses,
-      config: req.config,
+      config: { ...req.config, batchSize: fitted.batchSize },
       phase: 'finetune',
       trunk: ft.trunk,
       trunkFeatures: examples(originals),
       initialHead: head,
       onEpoch: onEpoch('finetune', req.config.fineTuneEpochs),
     });
+    if (fitted.reason) warning = warning ? `${warning} ${fitted.reason}` : fitted.reason;
     if (phase2.epochs.length && !phase2.error) {
       head.dispose();
       head = phase2.head;
@@ -190,8 +194,8 @@ async function train(req: TrainRequest): Promise<TrainOutcome> {
     }
   }
 
-  const valMetrics = req.val.n ? evaluate(classify(req.val), req.val.y, req.classes) : null;
-  const testMetrics = req.test.n ? evaluate(classify(req.test), req.test.y, req.classes) : null;
+  const valMetrics = req.val.n ? evaluate(await classify(req.val), req.val.y, req.classes) : null;
+  const testMetrics = req.test.n ? evaluate(await classify(req.test), req.test.y, req.classes) : null;
 
   fs.mkdirSync(req.outDir, { recursive: true });
   await saveLayersModel(head, nodePath.join(req.outDir, 'head'));
@@ -218,7 +222,7 @@ async function predict(req: PredictRequest): Promise<PredictOutcome> {
     const head = await loadLayersModelFrom(nodePath.join(req.runDir, 'head'));
     const k = (head.outputs[0]!.shape[1] as number) ?? 0;
     const probabilities = new Float32Array(
-      predictProbabilities(head, { x: req.embeddings.x, n: req.embeddings.n, shape: [req.embeddings.dims], y: new Int32Array(req.embeddings.n) }),
+      await predictProbabilities(head, { x: req.embeddings.x, n: req.embeddings.n, shape: [req.embeddings.dims], y: new Int32Array(req.embeddings.n) }),
     );
     head.dispose();
     return { probabilities, numClasses: k, errors: new Array(req.embeddings.n).fill(null), backend: choice.detail };

@@ -115,7 +115,7 @@ export async function runTrial(req: Omit<TrialRequest, 'type'>): Promise<Omit<Tr
     let valAccuracy: number | null = null;
     // A trial that diverged ranks below every other, whatever its last good epoch scored.
     if (!result.nonFinite) {
-      const m = headlineMetrics(predictProbabilities(result.head, val), val.y, req.numClasses);
+      const m = headlineMetrics(await predictProbabilities(result.head, val), val.y, req.numClasses);
       if (Number.isFinite(m.macroF1)) {
         score = m.macroF1;
         valAccuracy = m.accuracy;

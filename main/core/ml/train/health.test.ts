@@ -118,7 +118,7 @@ test('a ReLU head pushed below zero by large negative biases trips the dead-ReLU
   try {
     assert.deepEqual(leaky.head.layers.map((l) => l.getClassName()), ['Dropout', 'Dense', 'LeakyReLU', 'Dropout', 'Dense'], 'a LeakyReLU layer follows the hidden Dense');
     assert.ok(leaky.epochs.every((e) => e.health!.deadRelu === null), 'no dead-ReLU share for LeakyReLU');
-    const probs = predictProbabilities(leaky.head, VAL);
+    const probs = (await predictProbabilities(leaky.head, VAL));
     let hits = 0;
     for (let i = 0; i < VAL.n; i++) {
       const row = Array.from(probs.subarray(i * 4, i * 4 + 4));
@@ -141,7 +141,7 @@ test('a huge learning rate trips the NaN guard: last good weights kept, finite p
     assert.ok(r.epochs.length < 20, `${r.epochs.length} epochs ran`);
     assert.equal(r.nonFinite.epoch, r.epochs.length + 1, 'the epoch that blew up is the one after the last recorded');
     for (const w of r.head.getWeights()) assert.ok(w.dataSync().every(Number.isFinite), 'the kept weights are finite');
-    assert.ok(predictProbabilities(r.head, VAL).every(Number.isFinite), 'the kept head predicts finite probabilities');
+    assert.ok((await predictProbabilities(r.head, VAL)).every(Number.isFinite), 'the kept head predicts finite probabilities');
     const f = findingsOf(r, c).find((x) => x.kind === 'non_finite');
     assert.ok(f, `non-finite finding (got ${kinds(findingsOf(r, c))})`);
     assert.deepEqual(f.remedy?.patch, { clipNorm: 1 }, 'clipping offered first');
@@ -158,7 +158,7 @@ test('gradient clipping by norm keeps the same huge-learning-rate run finite', a
     assert.equal(r.error, undefined, `no error: ${r.error}`);
     assert.equal(r.epochs.length, 10, 'every epoch ran');
     assert.ok(r.epochs.every((e) => Number.isFinite(e.trainLoss) && Number.isFinite(e.valLoss!) && e.health!.nonFinite === false), 'every epoch finite');
-    assert.ok(predictProbabilities(r.head, VAL).every(Number.isFinite), 'finite predictions');
+    assert.ok((await predictProbabilities(r.head, VAL)).every(Number.isFinite), 'finite predictions');
     // The steps are bounded but still far too large for these weights: the flag says so.
     const f = findingsOf(r, c);
     assert.ok(f.some((x) => x.kind === 'exploding_gradients'), `exploding flagged despite clipping (got ${kinds(f)})`);

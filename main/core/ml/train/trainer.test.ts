@@ -45,8 +45,8 @@ function reportedLoss(probs: Float32Array, ex: Examples, train: Examples, k: num
   return sum / weightSum;
 }
 
-function accuracyOf(head: tfl.LayersModel, ex: Examples, classes = CLASSES): number {
-  return evaluate(predictProbabilities(head, ex), ex.y, classes).accuracy;
+async function accuracyOf(head: tfl.LayersModel, ex: Examples, classes = CLASSES): Promise<number> {
+  return evaluate((await predictProbabilities(head, ex)), ex.y, classes).accuracy;
 }
 
 // Every assert.ok carries a message: without one, Node rebuilds the failing expression from the
@@ -74,13 +74,14 @@ test('learns separable clusters from raw features; the head is a plain Dense/Dro
       r.head.layers.map((l) => l.getClassName()),
       ['Dropout', 'Dense', 'Dropout', 'Dense'],
     );
-    assert.ok(accuracyOf(r.head, VAL) >= 0.95, `val accuracy ${accuracyOf(r.head, VAL)}`);
+    const accuracy = await accuracyOf(r.head, VAL);
+    assert.ok(accuracy >= 0.95, `val accuracy ${accuracy}`);
     // Dropout (0.5) is on while the train accuracy is measured and off for validation.
     const last = r.epochs[r.epochs.length - 1]!;
     assert.ok(last.trainAccuracy < last.valAccuracy! - 0.1, `train accuracy ${last.trainAccuracy} (dropout on) vs val ${last.valAccuracy} (off)`);
     // The head takes raw features: its loss on the raw val set is the best epoch's val loss, which the trainer measured on standardised ones.
     const best = r.epochs[r.bestEpoch! - 1]!;
-    close(reportedLoss(predictProbabilities(r.head, VAL), VAL, TRAIN, 4, c), best.valLoss!, 1e-4, 'val loss of the returned head');
+    close(reportedLoss((await predictProbabilities(r.head, VAL)), VAL, TRAIN, 4, c), best.valLoss!, 1e-4, 'val loss of the returned head');
 
     let saved: tf.io.ModelArtifacts | null = null;
     await r.head.save(tf.io.withSaveHandler(async (artifacts) => {
@@ -89,8 +90,8 @@ test('learns separable clusters from raw features; the head is a plain Dense/Dro
     }));
     const reloaded = await tfl.loadLayersModel(tf.io.fromMemory(saved!));
     try {
-      const a = predictProbabilities(r.head, VAL);
-      const b = predictProbabilities(reloaded, VAL);
+      const a = (await predictProbabilities(r.head, VAL));
+      const b = (await predictProbabilities(reloaded, VAL));
       for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) < 1e-6, `prediction ${i} after reload`);
     } finally {
       reloaded.dispose();
@@ -131,7 +132,8 @@ test('no tensor leaks: after training, only the head\'s weights remain (every op
     const before = tf.memory().numTensors;
     const r = await train({ ...patch, epochs: 15, patience: 0 });
     assert.equal(tf.memory().numTensors, before + r.head.weights.length, `${patch.optimizer}: tensors after training`);
-    assert.ok(accuracyOf(r.head, VAL) >= 0.9, `${patch.optimizer} learns: ${accuracyOf(r.head, VAL)}`);
+    const accuracy = await accuracyOf(r.head, VAL);
+    assert.ok(accuracy >= 0.9, `${patch.optimizer} learns: ${accuracy}`);
     r.head.dispose();
     assert.equal(tf.memory().numTensors, before, `${patch.optimizer}: tensors after disposing the head`);
   }
@@ -220,7 +222,7 @@ test('class weights lift a rare class', async () => {
   const balancedVal = clusters(200, 5, { separation: 0.8 });
   const recall = async (classWeights: TrainConfig['classWeights']): Promise<number> => {
     const r = await trainClassifier({ train: imbalanced, val: null, numClasses: 4, config: config({ classWeights, epochs: 15, hiddenUnits: 0 }), phase: 'head' });
-    const m = evaluate(predictProbabilities(r.head, balancedVal), balancedVal.y, CLASSES);
+    const m = evaluate((await predictProbabilities(r.head, balancedVal)), balancedVal.y, CLASSES);
     r.head.dispose();
     return m.perClass.d!.recall;
   };
@@ -246,10 +248,10 @@ test('early stopping fires on a config built to overfit, and restore-best gives 
     assert.equal(Math.min(...valLosses), valLosses[bestEpoch - 1], 'the best epoch has the lowest val loss');
     const last = restored.epochs[restored.epochs.length - 1]!;
     assert.ok(last.trainLoss < restored.epochs[bestEpoch - 1]!.trainLoss, 'the train loss kept falling after the best epoch');
-    close(reportedLoss(predictProbabilities(restored.head, VAL), VAL, tiny, 4, overfit), valLosses[bestEpoch - 1]!, 1e-4, 'restored weights give the best val loss');
+    close(reportedLoss((await predictProbabilities(restored.head, VAL)), VAL, tiny, 4, overfit), valLosses[bestEpoch - 1]!, 1e-4, 'restored weights give the best val loss');
     // Same run without restore-best: identical curve, and the weights of the last epoch.
     assert.deepEqual(kept.epochs.map((e) => e.valLoss), valLosses);
-    close(reportedLoss(predictProbabilities(kept.head, VAL), VAL, tiny, 4, overfit), last.valLoss!, 1e-4, 'without restore-best, the last epoch\'s weights');
+    close(reportedLoss((await predictProbabilities(kept.head, VAL)), VAL, tiny, 4, overfit), last.valLoss!, 1e-4, 'without restore-best, the last epoch\'s weights');
   } finally {
     restored.head.dispose();
     kept.head.dispose();
@@ -334,7 +336,7 @@ test('a loss that becomes NaN stops training with the last good weights and says
     assert.ok(r.epochs.length < 50, `${r.epochs.length} epochs ran`);
     assert.ok(r.epochs.every((e) => Number.isFinite(e.trainLoss) && Number.isFinite(e.valLoss!)), 'only finite epochs are recorded');
     for (const w of r.head.getWeights()) assert.ok(w.dataSync().every(Number.isFinite), 'the kept weights are finite');
-    assert.ok(predictProbabilities(r.head, VAL).every(Number.isFinite), 'the kept head predicts finite probabilities');
+    assert.ok((await predictProbabilities(r.head, VAL)).every(Number.isFinite), 'the kept head predicts finite probabilities');
   } finally {
     r.head.dispose();
   }
@@ -346,8 +348,8 @@ test('phase 2 continues from the phase-1 head and leaves it unchanged', async ()
   try {
     // A negligible learning rate: unfolding and refolding the standardisation must give the same head back.
     const still = await trainClassifier({ train: TRAIN, val: VAL, numClasses: 4, config: config({ fineTuneEpochs: 1, fineTuneLearningRate: 1e-9, dropout: 0 }), phase: 'finetune', initialHead: phase1.head });
-    const a = predictProbabilities(phase1.head, VAL);
-    const b = predictProbabilities(still.head, VAL);
+    const a = (await predictProbabilities(phase1.head, VAL));
+    const b = (await predictProbabilities(still.head, VAL));
     for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) < 1e-4, `probability ${i}: ${a[i]} vs ${b[i]}`);
     assert.equal(still.epochs[0]!.phase, 'finetune');
     assert.equal(still.epochs[0]!.learningRate, 1e-9);
@@ -401,7 +403,7 @@ test('with a trunk, its trainable weights train too, its frozen ones do not, and
     assert.notDeepEqual(trunk.layers[1]!.getWeights().map((w) => Array.from(w.dataSync())), topBefore, 'the trainable block was trained');
     assert.ok(r.epochs.every((e) => e.learningRate <= 0.01), 'the fine-tuning rate is used');
     const features = tf.tidy(() => (trunk.predict(tf.tensor2d(valX.x, [valX.n, 16])) as tf.Tensor).dataSync() as Float32Array);
-    const accuracy = accuracyOf(r.head, { x: features, n: valX.n, shape: [8], y: valX.y });
+    const accuracy = await accuracyOf(r.head, { x: features, n: valX.n, shape: [8], y: valX.y });
     assert.ok(accuracy >= 0.9, `val accuracy through the trunk ${accuracy}`);
   } finally {
     r.head.dispose();
@@ -415,7 +417,7 @@ test('examples with several dimensions get a Flatten layer; malformed input is r
   const r = await trainClassifier({ train: shaped, val: { ...VAL, shape: [2, 2, 4] }, numClasses: 4, config: config({ epochs: 15 }), phase: 'head' });
   assert.equal(r.head.layers[0]!.getClassName(), 'Flatten');
   try {
-    const accuracy = accuracyOf(r.head, { ...VAL, shape: [2, 2, 4] });
+    const accuracy = await accuracyOf(r.head, { ...VAL, shape: [2, 2, 4] });
     assert.ok(accuracy >= 0.9, `val accuracy ${accuracy}`);
   } finally {
     r.head.dispose();
@@ -476,7 +478,7 @@ test('real TrashNet features: the default config predicts held-out images well a
     const test = rowsOf(f, heldOut);
     // No validation split: early stopping on the held-out images would peek at them.
     const r = await trainClassifier({ train: rowsOf(f, (i) => !heldOut(i)), val: null, numClasses: 6, config: DEFAULT_TRAIN_CONFIG, phase: 'head' });
-    correct += evaluate(predictProbabilities(r.head, test), test.y, f.classes).accuracy * test.n;
+    correct += evaluate((await predictProbabilities(r.head, test)), test.y, f.classes).accuracy * test.n;
     r.head.dispose();
   }
   const accuracy = correct / 60;
@@ -498,7 +500,7 @@ test('real TrashNet features: early stopping fires on a config built to overfit,
     assert.ok(r.bestEpoch! < r.epochs.length && r.epochs.length < 200, `best ${r.bestEpoch} of ${r.epochs.length}`);
     const last = r.epochs[r.epochs.length - 1]!;
     assert.ok(last.trainAccuracy > last.valAccuracy!, 'it fits its training images better than new ones');
-    close(reportedLoss(predictProbabilities(r.head, val), val, trainSet, 6, overfit), r.epochs[r.bestEpoch! - 1]!.valLoss!, 1e-4, 'restored val loss');
+    close(reportedLoss((await predictProbabilities(r.head, val)), val, trainSet, 6, overfit), r.epochs[r.bestEpoch! - 1]!.valLoss!, 1e-4, 'restored val loss');
   } finally {
     r.head.dispose();
   }

@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { EpochHealth, EpochMetrics, RunPhase, TrainConfig } from '../../../../shared/contract/training.ts';
 import { CoreError } from '../../errors.ts';
+import { checkGpu } from '../webgpu.ts';
 import { stoppedIn } from './diagnosis.ts';
 import { SeededRandom } from './prng.ts';
 
@@ -125,7 +126,7 @@ export function smoothedCrossEntropy(logProbs: tf.Tensor2D, labels: tf.Tensor1D,
 }
 
 /** Class probabilities [n × classes] of a head on raw examples, batch by batch. */
-export function predictProbabilities(head: tfl.LayersModel, ex: Examples, batchSize = EVAL_BATCH): Float32Array {
+export async function predictProbabilities(head: tfl.LayersModel, ex: Examples, batchSize = EVAL_BATCH): Promise<Float32Array> {
   checkExamples(ex, 'prediction');
   const rowSize = ex.shape.reduce((a, b) => a * b, 1);
   const outShape = head.outputs[0]?.shape;
@@ -134,11 +135,9 @@ export function predictProbabilities(head: tfl.LayersModel, ex: Examples, batchS
   const out = new Float32Array(ex.n * k);
   for (let start = 0; start < ex.n; start += batchSize) {
     const b = Math.min(batchSize, ex.n - start);
-    const probs = tf.tidy(() => {
-      const x = tf.tensor(ex.x.subarray(start * rowSize, (start + b) * rowSize), [b, ...ex.shape]);
-      return (head.predict(x) as tf.Tensor).dataSync();
-    });
-    out.set(probs, start * k);
+    const probs = tf.tidy(() => head.predict(tf.tensor(ex.x.subarray(start * rowSize, (start + b) * rowSize), [b, ...ex.shape])) as tf.Tensor);
+    out.set((await probs.data()) as Float32Array, start * k);
+    probs.dispose();
   }
   return out;
 }
@@ -251,6 +250,26 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
       let lossSum = 0;
       let weightSum = 0;
       let correct = 0;
+      // A step's results are read while the next step is queued: reading waits for the device
+      // (a GPU) to finish, and a synchronous read would stop both it and this thread. A step
+      // with an infinite loss has then already been applied, and so has the one after it; the
+      // weights go back to the last good (or best) snapshot all the same.
+      let pending: PendingStep | null = null;
+      let failed = false;
+      const settle = async (step: PendingStep): Promise<void> => {
+        const [objective, batchLoss, batchCorrect] = await Promise.all([step.objective.data(), step.loss.data(), step.correct.data()]);
+        const norms = step.norms ? Array.from(await step.norms.data()) : null;
+        tf.dispose([step.objective, step.loss, step.correct, ...(step.norms ? [step.norms] : [])]);
+        if (failed) return;
+        if (!Number.isFinite(objective[0]!) || !Number.isFinite(batchLoss[0]!)) {
+          failed = true;
+          return;
+        }
+        if (norms) gradNorms = norms;
+        lossSum += batchLoss[0]!;
+        weightSum += step.weightSum;
+        correct += batchCorrect[0]!;
+      };
       for (let start = 0; start < o.train.n; start += config.batchSize) {
         if (performance.now() - lastYield > YIELD_EVERY_MS) {
           await new Promise<void>((resolve) => setImmediate(resolve));
@@ -258,7 +277,7 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
         }
         if (o.shouldStop?.()) {
           cancelled = true;
-          break epochLoop;
+          break;
         }
         const b = Math.min(config.batchSize, o.train.n - start);
         const batchX = new Float32Array(b * rowSize);
@@ -271,9 +290,8 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
           batchW[i] = classWeights[batchY[i]!]!;
         }
         const dropoutSeeds = steps.map((s) => (s.kind === 'dropout' ? rng.nextSeed() : 0));
-        let stats = null as { batchLoss: number; batchCorrect: number } | null;
-        let measuredNorms: tf.Tensor | null = null;
         const measure = measureHealth && start === measuredBatchStart;
+        let queued: PendingStep | null = null;
         tf.tidy(() => {
           const x = tf.tensor(batchX, [b, ...o.train.shape]);
           const y = tf.tensor1d(batchY, 'int32');
@@ -283,44 +301,39 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
             const features = runTrunk ? runTrunk(x) : x;
             const logProbs = forward(steps, features, dropoutSeeds, trunk !== undefined);
             const weighted = tf.mul(smoothedCrossEntropy(logProbs, y, config.labelSmoothing), w);
-            // Side results would die with the gradient scope: keep them, dispose them below.
+            // Side results would die with the gradient scope: keep them, dispose them when read.
             sideResults.push(tf.keep(tf.sum(weighted)), tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logProbs, 1), y), 'float32'))));
             return tf.add(tf.mean(weighted), l2Penalty(steps, config.l2)) as tf.Scalar;
           }, allVariables);
-          const objective = value.dataSync()[0]!;
-          const [batchLoss, batchCorrect] = sideResults.map((t) => t.dataSync()[0]!) as [number, number];
-          tf.dispose(sideResults);
-          if (!Number.isFinite(objective) || !Number.isFinite(batchLoss)) return;
-          if (measure) measuredNorms = tf.keep(tf.stack(denseSteps.map((s) => tf.norm(grads[s.kernel.name]!))));
+          const norms = measure ? tf.keep(tf.stack(denseSteps.map((s) => tf.norm(grads[s.kernel.name]!)))) : null;
           const clipped = clipNorm > 0 ? clipByGlobalNorm(grads, clipNorm) : grads;
           const headGrads: tf.NamedTensorMap = {};
           const trunkGrads: tf.NamedTensorMap = {};
           for (const [name, g] of Object.entries(clipped)) (headNames.has(name) ? headGrads : trunkGrads)[name] = g;
           headOptimizer.applyGradients(headGrads);
           if (trunkOptimizer && Object.keys(trunkGrads).length > 0) trunkOptimizer.applyGradients(trunkGrads);
-          stats = { batchLoss, batchCorrect };
+          queued = { objective: tf.keep(value), loss: sideResults[0]!, correct: sideResults[1]!, norms, weightSum: batchW.reduce((a, v) => a + v, 0) };
         });
-        if (measuredNorms !== null) {
-          const norms = measuredNorms as tf.Tensor;
-          gradNorms = Array.from(norms.dataSync());
-          norms.dispose();
-        }
-        if (stats === null) {
-          nonFinite = { epoch, what: 'loss' };
-          const kept = config.restoreBest && best ? `from the best epoch (${bestEpoch})` : epochs.length > 0 ? `from epoch ${epochs.length}` : 'from before training';
-          error =
-            `${stoppedIn(epoch)}the loss became infinite or not a number, which usually means the learning rate (${rate(learningRate)}) is too high for this data. ` +
-            `The model keeps its weights ${kept}. Try a learning rate 10 times lower${config.optimizer === 'adam' ? '' : ', or the Adam optimizer'}.`;
-          restore(allVariables, config.restoreBest && best ? best : lastGood!);
-          break epochLoop;
-        }
-        lossSum += stats.batchLoss;
-        weightSum += batchW.reduce((a, v) => a + v, 0);
-        correct += stats.batchCorrect;
+        checkGpu('training');
+        if (pending) await settle(pending);
+        pending = queued as PendingStep | null;
+        if (failed) break;
+      }
+      if (pending) await settle(pending);
+      checkGpu('training');
+      if (cancelled) break epochLoop;
+      if (failed) {
+        nonFinite = { epoch, what: 'loss' };
+        const kept = config.restoreBest && best ? `from the best epoch (${bestEpoch})` : epochs.length > 0 ? `from epoch ${epochs.length}` : 'from before training';
+        error =
+          `${stoppedIn(epoch)}the loss became infinite or not a number, which usually means the learning rate (${rate(learningRate)}) is too high for this data. ` +
+          `The model keeps its weights ${kept}. Try a learning rate 10 times lower${config.optimizer === 'adam' ? '' : ', or the Adam optimizer'}.`;
+        restore(allVariables, config.restoreBest && best ? best : lastGood!);
+        break epochLoop;
       }
 
       const trainLoss = weightSum > 0 ? lossSum / weightSum : 0;
-      const valStats = val && valX ? evaluateSplit(steps, runTrunk, valX, val, classWeights, config.labelSmoothing) : null;
+      const valStats = val && valX ? await evaluateSplit(steps, runTrunk, valX, val, classWeights, config.labelSmoothing) : null;
       if (valStats && !Number.isFinite(valStats.loss)) {
         nonFinite = { epoch, what: 'validation loss' };
         error =
@@ -331,7 +344,7 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
       }
       let health: EpochHealth | undefined;
       if (measureHealth) {
-        const updates = updateRatios(denseSteps, kernelIndex.map((i) => lastGood![i]!), headVariables);
+        const updates = await updateRatios(denseSteps, kernelIndex.map((i) => lastGood![i]!), headVariables);
         if (!updates.weightsFinite) {
           // The loss can stay finite a while after a weight has overflowed (without validation data nothing else notices).
           nonFinite = { epoch, what: 'weights' };
@@ -342,7 +355,7 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
           restore(allVariables, config.restoreBest && best ? best : lastGood!);
           break;
         }
-        const deadRelu = probe ? deadReluShare(steps, runTrunk, probe, o.train.shape) : null;
+        const deadRelu = probe ? await deadReluShare(steps, runTrunk, probe, o.train.shape) : null;
         const grad = Object.fromEntries(layerNames.map((name, i) => [name, gradNorms?.[i] ?? NaN]));
         const ratio = Object.fromEntries(layerNames.map((name, i) => [name, updates.ratios[i]!]));
         health = {
@@ -395,7 +408,7 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
     }
 
     if (config.restoreBest && best && bestEpoch !== null && bestEpoch !== epochs.length && error === undefined) restore(allVariables, best);
-    if (standardisation) foldStandardisation(steps, standardisation);
+    if (standardisation) await foldStandardisation(steps, standardisation);
   } catch (err) {
     head.dispose();
     throw err;
@@ -411,6 +424,16 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
   if (error !== undefined) result.error = error;
   if (error !== undefined && nonFinite) result.nonFinite = nonFinite;
   return result;
+}
+
+/** One queued training step's results, read once the device has computed them. */
+interface PendingStep {
+  objective: tf.Tensor;
+  loss: tf.Tensor;
+  correct: tf.Tensor;
+  /** Per-layer gradient norms, on the one batch per epoch they are measured on. */
+  norms: tf.Tensor | null;
+  weightSum: number;
 }
 
 // ---------- the head ----------
@@ -595,12 +618,14 @@ function probeBatch(split: { x: Float32Array; n: number }, rowSize: number, rows
  * Per Dense layer, ‖kernel now − kernel before‖ / ‖kernel before‖ (‖kernel now‖ below when the
  * one before was all zeros), and whether every weight of the head is still finite.
  */
-function updateRatios(dense: Extract<HeadStep, { kind: 'dense' }>[], before: tf.Tensor[], headVariables: tf.Variable[]): { ratios: number[]; weightsFinite: boolean } {
-  const values = tf.tidy(() => {
+async function updateRatios(dense: Extract<HeadStep, { kind: 'dense' }>[], before: tf.Tensor[], headVariables: tf.Variable[]): Promise<{ ratios: number[]; weightsFinite: boolean }> {
+  const stacked = tf.tidy(() => {
     const parts = dense.flatMap((s, i) => [tf.norm(tf.sub(s.kernel, before[i]!)), tf.norm(before[i]!), tf.norm(s.kernel)]);
     const allFinite = tf.cast(tf.all(tf.stack(headVariables.map((v) => tf.all(tf.isFinite(v))))), 'float32');
-    return tf.stack([...parts, allFinite]).dataSync();
+    return tf.stack([...parts, allFinite]);
   });
+  const values = await stacked.data();
+  stacked.dispose();
   const ratios = dense.map((_, i) => {
     const [delta, was, now] = [values[3 * i]!, values[3 * i + 1]!, values[3 * i + 2]!];
     return was > 0 ? delta / was : now > 0 ? delta / now : 0;
@@ -613,14 +638,14 @@ function updateRatios(dense: Extract<HeadStep, { kind: 'dense' }>[], before: tf.
  * the probe batch (dropout off): such a unit outputs 0 and gets no gradient, so it cannot
  * learn its way back.
  */
-function deadReluShare(steps: HeadStep[], trunk: ((x: tf.Tensor) => tf.Tensor) | undefined, probe: { x: Float32Array; n: number }, shape: number[]): number | null {
+async function deadReluShare(steps: HeadStep[], trunk: ((x: tf.Tensor) => tf.Tensor) | undefined, probe: { x: Float32Array; n: number }, shape: number[]): Promise<number | null> {
   if (probe.n === 0) return null;
-  const share = tf.tidy(() => {
+  let units = 0;
+  let deadCount: tf.Tensor | null = null;
+  tf.tidy(() => {
     let h: tf.Tensor = tf.tensor(probe.x, [probe.n, ...shape]);
     if (trunk) h = trunk(h);
     const lastDense = steps.map((s) => s.kind).lastIndexOf('dense');
-    let dead = 0;
-    let units = 0;
     const counts: tf.Tensor[] = [];
     steps.forEach((step, i) => {
       if (i >= lastDense) return;
@@ -636,11 +661,13 @@ function deadReluShare(steps: HeadStep[], trunk: ((x: tf.Tensor) => tf.Tensor) |
         h = HIDDEN_ACTIVATIONS[step.activation]!(z);
       }
     });
-    if (units === 0) return -1;
-    dead = tf.addN(counts).dataSync()[0]!;
-    return dead / units;
+    if (units > 0) deadCount = tf.keep(tf.addN(counts));
   });
-  return share >= 0 ? share : null;
+  const counted = deadCount as tf.Tensor | null;
+  if (counted === null) return null;
+  const dead = (await counted.data())[0]!;
+  counted.dispose();
+  return dead / units;
 }
 
 function l2Penalty(steps: HeadStep[], l2: number): tf.Scalar {
@@ -649,14 +676,14 @@ function l2Penalty(steps: HeadStep[], l2: number): tf.Scalar {
   return tf.mul(tf.addN(sums), l2) as tf.Scalar;
 }
 
-function evaluateSplit(
+async function evaluateSplit(
   steps: HeadStep[],
   trunk: ((x: tf.Tensor) => tf.Tensor) | undefined,
   x: Float32Array,
   ex: Examples,
   classWeights: Float32Array,
   labelSmoothing: number,
-): { loss: number; accuracy: number } {
+): Promise<{ loss: number; accuracy: number }> {
   const rowSize = ex.shape.reduce((a, b) => a * b, 1);
   let lossSum = 0;
   let weightSum = 0;
@@ -665,18 +692,20 @@ function evaluateSplit(
     const b = Math.min(EVAL_BATCH, ex.n - start);
     const labels = ex.y.subarray(start, start + b);
     const weights = Float32Array.from(labels, (c) => classWeights[c]!);
-    const [loss, hits] = tf.tidy(() => {
+    const sums = tf.tidy(() => {
       const input = tf.tensor(x.subarray(start * rowSize, (start + b) * rowSize), [b, ...ex.shape]);
       const features = trunk ? trunk(input) : input;
       const logProbs = forward(steps, features, null);
       const y = tf.tensor1d(labels, 'int32');
       const weighted = tf.sum(tf.mul(smoothedCrossEntropy(logProbs, y, labelSmoothing), tf.tensor1d(weights)));
       const hitCount = tf.sum(tf.cast(tf.equal(tf.argMax(logProbs, 1), y), 'float32'));
-      return [weighted.dataSync()[0]!, hitCount.dataSync()[0]!];
-    }) as unknown as [number, number];
-    lossSum += loss;
+      return tf.stack([weighted, hitCount]);
+    });
+    const [loss, hits] = (await sums.data()) as Float32Array;
+    sums.dispose();
+    lossSum += loss!;
     weightSum += weights.reduce((a, v) => a + v, 0);
-    correct += hits;
+    correct += hits!;
   }
   return { loss: weightSum > 0 ? lossSum / weightSum : ex.n > 0 ? NaN : 0, accuracy: ex.n > 0 ? correct / ex.n : 0 };
 }
@@ -739,13 +768,19 @@ function firstDense(steps: HeadStep[]): Extract<HeadStep, { kind: 'dense' }> {
  * Makes the first Dense layer take raw features: with z = W·((x − μ)/σ) + b,
  * W' = W / σ (per input row) and b' = b − (μ/σ)·W.
  */
-function foldStandardisation(steps: HeadStep[], s: FeatureStatistics): void {
+async function foldStandardisation(steps: HeadStep[], s: FeatureStatistics): Promise<void> {
   const dense = firstDense(steps);
+  if (!dense.bias) {
+    // Without a bias the shift μ/σ·W has nowhere to go; only an all-zero shift can be folded.
+    const largest = tf.tidy(() => tf.max(tf.abs(tf.matMul(tf.tensor2d(s.mean, [1, s.mean.length]), tf.div(dense.kernel, tf.tensor2d(s.std, [s.std.length, 1])) as tf.Tensor2D))));
+    const value = (await largest.data())[0]!;
+    largest.dispose();
+    if (value > 0) throw new CoreError('internal', 'Cannot fold the input standardisation into a Dense layer without a bias.');
+  }
   tf.tidy(() => {
     const invStd = tf.div(1, tf.tensor2d(s.std, [s.std.length, 1]));
     const shift = tf.matMul(tf.mul(tf.tensor2d(s.mean, [1, s.mean.length]), tf.transpose(invStd)), dense.kernel as tf.Tensor2D);
     if (dense.bias) dense.bias.assign(tf.sub(dense.bias, tf.reshape(shift, dense.bias.shape)));
-    else if (tf.max(tf.abs(shift)).dataSync()[0]! > 0) throw new CoreError('internal', 'Cannot fold the input standardisation into a Dense layer without a bias.');
     dense.kernel.assign(tf.mul(dense.kernel, invStd));
   });
 }
