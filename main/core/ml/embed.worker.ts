@@ -13,6 +13,7 @@ import { featureTaps } from './features.ts';
 import type { EmbedAnswer, EmbedRequest } from './embed-protocol.ts';
 import { decodeBatch, MODEL_INPUT_SIZE as SIZE } from './pixels.ts';
 import { chooseBackend } from './runtime.ts';
+import { checkGpu } from './webgpu.ts';
 import { modelViews } from '../augment/pipeline.ts';
 
 // Parallelism comes from the worker count; libvips threads would only compete with the model.
@@ -98,6 +99,8 @@ async function embed(request: EmbedRequest): Promise<EmbedAnswer> {
     } finally {
       out.dispose();
     }
+    // A lost GPU returns zeros or garbage, never an error: nothing it computed may be cached.
+    checkGpu('computing embeddings');
   }
   // A failed file's rows are what the model makes of black pixels: clear them so nobody mistakes them for data.
   errors.forEach((error, i) => {

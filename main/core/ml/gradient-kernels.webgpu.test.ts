@@ -16,7 +16,9 @@ import { activateBackend } from './runtime.ts';
 import { FAST_PATH_KERNELS } from './gradient-kernels.ts';
 import { CASES, convGradients, describeCase, MOBILENET_CASES, relativeError } from './gradient-kernels.fixtures.ts';
 import { runningOnSoftwareGpu, softwareGpuEnv } from './software-gpu.ts';
-import { activeGpu } from './webgpu.ts';
+import { activeGpu, GpuFailedError, gpuFailure } from './webgpu.ts';
+import { trainClassifier } from './train/trainer.ts';
+import { DEFAULT_TRAIN_CONFIG } from '../../../shared/contract/training.ts';
 
 const inChild = process.env.SEEDBED_WEBGPU_TEST_CHILD === '1';
 
@@ -80,5 +82,34 @@ if (!inChild) {
     assert.equal(after.numBytesInGPUAllocated, before.numBytesInGPUAllocated, 'GPU buffers flat from step to step');
     optimizer.dispose();
     tf.dispose([x, depthwise, pointwise]);
+  });
+
+  // Last: it leaves this process's device failed on purpose.
+  test('a GPU error mid-run fails training with a clear message, and nothing leaks', async () => {
+    await activateBackend({ SEEDBED_BACKEND: 'webgpu' });
+    const rows = 64;
+    const x = new Float32Array(rows * 8).map((_, i) => ((i * 7919) % 13) / 13 - 0.5 + (Math.floor(i / 8) % 2));
+    const y = Int32Array.from({ length: rows }, (_, i) => i % 2);
+    const before = tf.memory().numTensors;
+    assert.equal(gpuFailure(), null, 'the device is healthy before');
+    const device = (tf.backend() as unknown as { device: GPUDevice }).device;
+    const run = trainClassifier({
+      train: { x, n: rows, shape: [8], y },
+      val: null,
+      numClasses: 2,
+      config: { ...DEFAULT_TRAIN_CONFIG, epochs: 5, batchSize: 16, seed: 3 },
+      phase: 'head',
+      // After the first epoch, a real GPU error: a buffer larger than the device allows.
+      onEpoch: (m) => {
+        if (m.epoch === 1) device.createBuffer({ size: device.limits.maxBufferSize + 4, usage: GPUBufferUsage.STORAGE });
+      },
+    });
+    await assert.rejects(run, (err: unknown) => {
+      assert.ok(err instanceof GpuFailedError, `a GpuFailedError, not ${String(err)}`);
+      assert.match(err.message, /^The GPU \(SwiftShader.*\) failed while training: it reported an error/, err.message);
+      assert.match(err.message, /Nothing from this run was saved and the project is unchanged/, err.message);
+      return true;
+    });
+    assert.equal(tf.memory().numTensors, before, 'no tensor left behind by the failed run');
   });
 }

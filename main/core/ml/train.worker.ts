@@ -15,6 +15,7 @@ import { featureTaps, tapWidths } from './features.ts';
 import { loadLayersModelFrom, saveLayersModel } from './model-files.ts';
 import { decodeBatch, MODEL_INPUT_SIZE } from './pixels.ts';
 import { chooseBackend } from './runtime.ts';
+import { checkGpu } from './webgpu.ts';
 import { memoryLimits, trainingBatchSize } from './train/batch-memory.ts';
 import { evaluate } from './train/metrics.ts';
 import { predictProbabilities, trainClassifier, type Examples } from './train/trainer.ts';
@@ -107,6 +108,7 @@ async function fineTuneRows(
     const out = tf.tidy(() => lower.predict(tf.tensor4d(pixels, [paths.length, MODEL_INPUT_SIZE, MODEL_INPUT_SIZE, 3])) as tf.Tensor);
     const act = (await out.data()) as Float32Array;
     out.dispose();
+    checkGpu('preparing fine-tuning');
     for (let j = 0; j < paths.length; j++) {
       const row = (i + j) * width;
       x.set(set.x.subarray((i + j) * set.dims, (i + j) * set.dims + frozenDims), row);

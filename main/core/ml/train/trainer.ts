@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { EpochHealth, EpochMetrics, RunPhase, TrainConfig } from '../../../../shared/contract/training.ts';
 import { CoreError } from '../../errors.ts';
-import { checkGpu } from '../webgpu.ts';
+import { checkGpu, gpuFailure } from '../webgpu.ts';
 import { stoppedIn } from './diagnosis.ts';
 import { SeededRandom } from './prng.ts';
 
@@ -259,7 +259,7 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
       const settle = async (step: PendingStep): Promise<void> => {
         const [objective, batchLoss, batchCorrect] = await Promise.all([step.objective.data(), step.loss.data(), step.correct.data()]);
         const norms = step.norms ? Array.from(await step.norms.data()) : null;
-        tf.dispose([step.objective, step.loss, step.correct, ...(step.norms ? [step.norms] : [])]);
+        disposeStep(step);
         if (failed) return;
         if (!Number.isFinite(objective[0]!) || !Number.isFinite(batchLoss[0]!)) {
           failed = true;
@@ -314,7 +314,10 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
           if (trunkOptimizer && Object.keys(trunkGrads).length > 0) trunkOptimizer.applyGradients(trunkGrads);
           queued = { objective: tf.keep(value), loss: sideResults[0]!, correct: sideResults[1]!, norms, weightSum: batchW.reduce((a, v) => a + v, 0) };
         });
-        checkGpu('training');
+        if (gpuFailure() !== null) {
+          for (const step of [queued as PendingStep | null, pending]) if (step) disposeStep(step);
+          checkGpu('training');
+        }
         if (pending) await settle(pending);
         pending = queued as PendingStep | null;
         if (failed) break;
@@ -434,6 +437,10 @@ interface PendingStep {
   /** Per-layer gradient norms, on the one batch per epoch they are measured on. */
   norms: tf.Tensor | null;
   weightSum: number;
+}
+
+function disposeStep(step: PendingStep): void {
+  tf.dispose([step.objective, step.loss, step.correct, ...(step.norms ? [step.norms] : [])]);
 }
 
 // ---------- the head ----------
