@@ -180,6 +180,10 @@ export async function startWebGpu(allowFallback: boolean): Promise<string | null
     },
     3,
   );
+  // tfjs submits its command buffer every 15 dispatches; each submit costs about a millisecond of
+  // this thread. 64 halved the JavaScript time of a fine-tuning step (243 → 124 ms for 172
+  // programs, SwiftShader on 2 cores) and still lets the GPU start well before a step is queued.
+  tf.env().set('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE', 64);
   if (!(await tf.setBackend('webgpu'))) {
     device.destroy();
     const why = startError instanceof Error ? ` (${startError.message.split('\n')[0]})` : '';
