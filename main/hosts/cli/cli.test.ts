@@ -6,6 +6,9 @@ import nodePath from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import sharp from 'sharp';
+import { BACKENDS } from '../../core/ml/runtime.ts';
+import { softwareGpuEnv } from '../../core/ml/software-gpu.ts';
+import type { DoctorReport } from './doctor-command.ts';
 
 // Every assert.ok carries a message: without one, Node builds it by re-reading the source,
 // which under tsx's source maps can stall the run instead of reporting the failure.
@@ -25,10 +28,10 @@ const dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), 'seedbed-cli-test-'));
 const env: NodeJS.ProcessEnv = { ...process.env, SEEDBED_STATE_DIR: nodePath.join(dir, 'state') };
 delete env.SEEDBED_DEBUG;
 
-/** Runs the CLI from source, as `seedbed …` would. */
-function seedbed(args: string[], options: { onSpawn?: (pid: number) => void } = {}): Promise<Run> {
+/** Runs the CLI from source, as `seedbed …` would (in `env`, unless the options give another environment). */
+function seedbed(args: string[], options: { onSpawn?: (pid: number) => void; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: ROOT, env: options.env ?? env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d));
@@ -479,5 +482,138 @@ describe('seedbed train, predict and export', () => {
     assert.match(small.stdout, /Best: trial \d, validation macro-F1 \d+\.\d% after 21 epochs/);
     assert.match(small.stdout, /Trained run \d+ with them/);
     assertNoStack(small.stdout + small.stderr);
+  });
+});
+
+describe('seedbed doctor', () => {
+  const models = nodePath.resolve(import.meta.dirname, '../../../../shared/models');
+  const haveModels = fs.existsSync(models);
+  const own = fs.mkdtempSync(nodePath.join(os.tmpdir(), 'seedbed-doctor-test-'));
+  const emptyModels = nodePath.join(own, 'no-models');
+  fs.mkdirSync(emptyModels);
+  after(() => fs.rmSync(own, { recursive: true, force: true }));
+
+  /** A fresh state folder (no models folder chosen, nothing downloaded), and only the variables given. */
+  function doctorEnv(vars: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+    const out: NodeJS.ProcessEnv = { ...env, SEEDBED_STATE_DIR: nodePath.join(own, 'state') };
+    delete out.SEEDBED_BACKEND;
+    delete out.SEEDBED_MODELS_DIR;
+    return { ...out, ...vars };
+  }
+
+  async function doctorJson(vars: NodeJS.ProcessEnv): Promise<{ run: Run; report: DoctorReport }> {
+    const run = await seedbed(['doctor', '--json'], { env: doctorEnv(vars) });
+    const lines = run.stdout.trim().split('\n');
+    assert.equal(lines.length, 1, `one JSON object expected, got:\n${run.stdout}\n${run.stderr}`);
+    return { run, report: JSON.parse(lines[0]!) as DoctorReport };
+  }
+
+  test('doctor --json checks every engine in the runtime\'s order: wasm with SIMD, why webgpu cannot run; without a backbone it exits 1 with the fix', async () => {
+    const { run, report } = await doctorJson({ SEEDBED_MODELS_DIR: emptyModels });
+    assert.deepEqual(Object.keys(report), ['backends', 'automaticChoice', 'seedbedBackend', 'uses', 'models', 'problems', 'ready']);
+    assert.deepEqual(report.backends.map((b) => b.name), [...BACKENDS]);
+    const byName = Object.fromEntries(report.backends.map((b) => [b.name, b]));
+    const wasm = byName.wasm!;
+    assert.ok(wasm.usable && wasm.automatic, `wasm runs here: ${JSON.stringify(wasm)}`);
+    assert.equal(wasm.simd, true, 'wasm has SIMD on Node 20');
+    assert.equal(byName.cpu!.usable, true);
+    const webgpu = byName.webgpu!;
+    if (webgpu.usable) {
+      // A machine with a GPU (or started with a software adapter's environment).
+      assert.ok(webgpu.adapter && webgpu.adapter.name.length > 0, `the adapter is named: ${JSON.stringify(webgpu)}`);
+      assert.equal(webgpu.automatic, !webgpu.adapter.software, 'a software adapter is never chosen automatically');
+    } else {
+      assert.match(webgpu.reason ?? '', /Vulkan loader|no GPU adapter/);
+      assert.ok((webgpu.fix ?? '').length > 10, `webgpu's fix: ${webgpu.fix}`);
+      assert.equal(webgpu.adapter, null);
+    }
+    for (const name of ['tensorflow-gpu', 'tensorflow'] as const) {
+      const native = byName[name]!;
+      if (!native.usable) {
+        assert.match(native.reason ?? '', /is not installed|does not load/);
+        assert.match(native.fix ?? '', /npm install|CUDA/);
+      }
+    }
+    const first = report.backends.find((b) => b.usable && b.automatic)!.name;
+    assert.equal(report.automaticChoice, first);
+    assert.equal(report.uses, first, 'without SEEDBED_BACKEND the studio uses the first usable engine');
+    assert.equal(report.seedbedBackend, null);
+    assert.deepEqual(report.models.lookIn.map((p) => p.source), ['folder', 'cache', 'env']);
+    assert.deepEqual(report.models.lookIn[2], { source: 'env', path: emptyModels, exists: true });
+    assert.deepEqual(report.models.found, []);
+    assert.equal(report.problems.length, 1, JSON.stringify(report.problems));
+    assert.match(report.problems[0]!.problem, /No pretrained network/);
+    assert.match(report.problems[0]!.fix, /SEEDBED_MODELS_DIR/);
+    assert.equal(report.ready, false);
+    assert.equal(run.code, 1, 'nothing to train with: exit 1');
+  });
+
+  test('doctor lists the backbones found in SEEDBED_MODELS_DIR and ends with "Everything Seedbed needs is here."', { skip: !haveModels && 'no ../shared/models here' }, async () => {
+    const expected = fs.readdirSync(models).filter((d) => fs.existsSync(nodePath.join(models, d, 'model.json'))).sort();
+    assert.ok(expected.length > 0, `${models} holds backbones`);
+    const { run, report } = await doctorJson({ SEEDBED_MODELS_DIR: models });
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(report.models.found.map((f) => f.id).sort(), expected);
+    for (const f of report.models.found) {
+      assert.equal(f.source, 'env', `${f.id} comes from SEEDBED_MODELS_DIR`);
+      assert.equal(f.dir, nodePath.join(models, f.id));
+    }
+    assert.equal(report.models.found.filter((f) => f.isDefault).length, 1, 'one default backbone');
+    assert.ok(report.models.missing.every((m) => !expected.includes(m.id)), 'missing lists only what is not there');
+    assert.deepEqual(report.problems, []);
+    assert.equal(report.ready, true);
+
+    const text = await seedbed(['doctor'], { env: doctorEnv({ SEEDBED_MODELS_DIR: models }) });
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^ {2}wasm\s+usable\s+the CPU, through WebAssembly$/m);
+    assert.match(text.stdout, new RegExp(`Seedbed will use ${report.uses}`));
+    for (const id of expected) assert.ok(text.stdout.includes(nodePath.join(models, id)), `${id} is listed with its folder`);
+    assert.equal(text.stdout.trim().split('\n').at(-1), 'Everything Seedbed needs is here.');
+    assertNoStack(text.stdout + text.stderr);
+  });
+
+  test('doctor with SEEDBED_BACKEND=nonsense says it is invalid, names the valid engines and exits 1', async () => {
+    const vars = { SEEDBED_BACKEND: 'nonsense', SEEDBED_MODELS_DIR: haveModels ? models : emptyModels };
+    const { run, report } = await doctorJson(vars);
+    assert.equal(run.code, 1, 'training would fail: exit 1');
+    assert.deepEqual(report.seedbedBackend, { value: 'nonsense', valid: false });
+    assert.equal(report.uses, null);
+    assert.ok(report.automaticChoice !== null, 'what Seedbed would choose without it is still reported');
+    const problem = report.problems.find((p) => p.problem.includes('SEEDBED_BACKEND'));
+    assert.match(problem?.problem ?? '', /SEEDBED_BACKEND is "nonsense", which is not an engine Seedbed knows/);
+    for (const name of BACKENDS) assert.ok(problem!.fix.includes(name), `the fix names ${name}: ${problem!.fix}`);
+
+    const text = await seedbed(['doctor'], { env: doctorEnv(vars) });
+    assert.equal(text.code, 1);
+    assert.match(text.stdout, /SEEDBED_BACKEND is "nonsense", which is not an engine Seedbed knows/);
+    assert.match(text.stdout, /To fix before Seedbed can train here/);
+    assertNoStack(text.stdout + text.stderr);
+  });
+
+  const software = softwareGpuEnv();
+  test('doctor on a software GPU: webgpu works but is used only when SEEDBED_BACKEND=webgpu asks', { skip: !software && 'no SwiftShader (Debian\'s chromium) here' }, async () => {
+    const { report } = await doctorJson({ ...software, SEEDBED_MODELS_DIR: emptyModels });
+    const webgpu = report.backends.find((b) => b.name === 'webgpu')!;
+    assert.equal(webgpu.usable, true, JSON.stringify(webgpu));
+    assert.equal(webgpu.automatic, false, 'a software adapter is not chosen automatically');
+    assert.equal(webgpu.adapter?.software, true);
+    assert.ok((webgpu.adapter?.maxStorageBufferBindingMiB ?? 0) > 0, `binding limit: ${JSON.stringify(webgpu.adapter)}`);
+    assert.match(webgpu.reason ?? '', /software adapter/);
+    assert.notEqual(report.uses, 'webgpu');
+
+    const forced = await doctorJson({ ...software, SEEDBED_MODELS_DIR: emptyModels, SEEDBED_BACKEND: 'webgpu' });
+    assert.equal(forced.report.uses, 'webgpu');
+    assert.deepEqual(forced.report.seedbedBackend, { value: 'webgpu', valid: true });
+    assert.ok(!forced.report.problems.some((p) => p.problem.includes('SEEDBED_BACKEND')), JSON.stringify(forced.report.problems));
+  });
+
+  test('doctor --help says what the exit statuses mean', async () => {
+    const run = await seedbed(['doctor', '--help']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^Usage: seedbed doctor \[--json\]/);
+    assert.match(run.stdout, /exits with 0 when\s+Seedbed can train here/);
+    assert.match(run.stdout, /Examples:/);
+    const general = await seedbed(['--help']);
+    assert.match(general.stdout, /^ {2}doctor\s/m);
   });
 });

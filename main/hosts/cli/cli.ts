@@ -6,6 +6,7 @@ import { COMMANDS } from './commands.ts';
 import { runImport } from './import-command.ts';
 import { runInfo } from './info-command.ts';
 import { runClean } from './clean-command.ts';
+import { runDoctor } from './doctor-command.ts';
 import { runExport, runPredict, runTrain } from './ml-commands.ts';
 import { runServe } from './serve-command.ts';
 import { runEvaluate, runReport } from './eval-command.ts';
@@ -27,6 +28,7 @@ const RUNNERS: Record<string, (args: ParsedArgs) => Promise<number>> = {
   report: runReport,
   export: runExport,
   serve: runServe,
+  doctor: runDoctor,
 };
 
 export function generalHelp(): string {

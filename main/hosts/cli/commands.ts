@@ -237,4 +237,21 @@ export const tuneCommand: CommandSpec = {
   ],
 };
 
-export const COMMANDS: CommandSpec[] = [importCommand, infoCommand, cleanCommand, trainCommand, tuneCommand, predictCommand, evaluateCommand, reportCommand, exportCommand, serveCommand];
+export const doctorCommand: CommandSpec = {
+  name: 'doctor',
+  summary: 'Check this computer: which engines (GPU or CPU) Seedbed can train on, and which pretrained networks it has.',
+  options: [{ name: 'json', help: 'Print one JSON object instead of sentences (for scripts).' }],
+  description: [
+    'Seedbed trains with TensorFlow.js, which has several engines ("backends"). Seedbed tries them in this order and uses the first one that works: tensorflow-gpu (NVIDIA GPUs with CUDA 11 and cuDNN 8; an optional package), webgpu (almost any GPU, through Vulkan, Metal or Direct3D 12), tensorflow (TensorFlow\'s own CPU library; an optional package), wasm (the CPU, through WebAssembly) and cpu (the CPU in plain JavaScript). For each one, doctor says whether it works here and, if not, why and what to do.',
+    'A software GPU (no graphics card, only a program that acts like one) is slower than the CPU engines: Seedbed uses it only when you ask with SEEDBED_BACKEND=webgpu. SEEDBED_BACKEND=NAME makes Seedbed use that engine or none; doctor checks that the name exists and that the engine runs here.',
+    'It also lists where Seedbed looks for the pretrained networks (backbones) it starts from: the folder you chose in the studio, its own model cache, then the folder named by SEEDBED_MODELS_DIR; and which ones it found.',
+    'Doctor changes nothing and starts no GPU: it only looks. It exits with 0 when Seedbed can train here, on a GPU or on the CPU (a computer without a GPU is fine), and with 1 when something must be fixed first: no engine runs, SEEDBED_BACKEND names an engine that does not exist or cannot run here, or no pretrained network is found.',
+  ],
+  examples: [
+    { command: 'seedbed doctor', explains: 'Lists the engines, the one Seedbed will use, the pretrained networks found, and what to fix.' },
+    { command: 'SEEDBED_BACKEND=webgpu seedbed doctor', explains: 'Checks that Seedbed can be made to train on the GPU through webgpu.' },
+    { command: 'seedbed doctor --json', explains: 'The same as one JSON object: "backends" (each with "name", "usable", "reason" and "fix"), "uses", "models", "problems" and "ready".' },
+  ],
+};
+
+export const COMMANDS: CommandSpec[] = [importCommand, infoCommand, cleanCommand, trainCommand, tuneCommand, predictCommand, evaluateCommand, reportCommand, exportCommand, serveCommand, doctorCommand];
